@@ -1,0 +1,241 @@
+"""Checked patch application: validation, limits and the running size estimate.
+
+Internal module of the store layer. A write goes through two steps:
+
+1. :func:`prepare_patch` (no state needed, so callers run it *outside* the
+   write lock): checks the patch's shape and operation count, checks every
+   value against the limits (depth first, so absurdly deep input fails fast
+   instead of exhausting the stack), lets
+   :func:`agui_state.patch.validate_patch` check the rest (including that
+   values are pure JSON) and returns normalized operations holding private
+   copies of their values.
+2. :func:`apply_prepared` (under the write lock): applies them with one call
+   of :func:`agui_state.patch.apply_patch` (atomic, never mutates its input,
+   shares untouched subtrees), then updates the size estimate with
+   :func:`agui_state._sizing.size_change`, which only looks at what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agui_state._jsonutil import copy_json, list_index, lookup
+from agui_state._sizing import size_change
+from agui_state.errors import InvalidPathError, LimitExceededError, ValidationError
+from agui_state.limits import StoreLimits, check_key, check_limits, check_state, check_value
+from agui_state.models import Operation, State
+from agui_state.patch import apply_patch, diff, format_pointer, parse_pointer, validate_patch
+
+__all__ = [
+    "Applied",
+    "apply_prepared",
+    "delete_ops",
+    "parse_path",
+    "prepare_patch",
+    "prepare_value",
+    "replace_with",
+    "set_ops",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The outcome of a checked write: new state, its size estimate, the delta."""
+
+    state: State
+    size: int
+    ops: list[Operation]
+
+
+def parse_path(path: Any) -> list[str]:
+    """Parse a JSON Pointer given to a store method.
+
+    Raises:
+        InvalidPathError: Not a string, or malformed.
+    """
+    if not isinstance(path, str):
+        raise InvalidPathError(repr(path), f"a path must be a string, got {type(path).__name__}")
+    return parse_pointer(path)
+
+
+# ----------------------------------------------------------------- preparing
+def _target(raw: Mapping[str, Any]) -> tuple[str, list[str] | None]:
+    """Return an operation's path and tokens (None if malformed: the engine reports it)."""
+    path = raw.get("path")
+    if not isinstance(path, str):
+        return "", None
+    try:
+        return path, parse_pointer(path)
+    except InvalidPathError:
+        return path, None
+
+
+def prepare_patch(patch: Any, limits: StoreLimits, ops_before: int = 0) -> list[Operation]:
+    """Validate a patch and return normalized operations with copied values.
+
+    Members other than ``op``/``path``/``value``/``from`` are dropped (RFC 6902
+    says to ignore them), so a stored delta only holds what was applied.
+
+    Args:
+        patch: A list of RFC 6902 operations.
+        limits: The limits to enforce.
+        ops_before: Operations already in the same transaction (they count
+            towards ``max_ops_per_patch``).
+
+    Raises:
+        PatchError: Malformed patch or operation, or a value that is not pure
+            JSON (names the operation's index, op and path).
+        LimitExceededError: Too many operations, or a value too deep or with
+            a key or string too long.
+    """
+    if isinstance(patch, (str, bytes, bytearray)) or not isinstance(patch, Sequence):
+        validate_patch(patch)  # raises the engine's PatchError for a non-patch
+    maximum = limits.max_ops_per_patch
+    # Count first: never walk a gigantic patch only to reject it afterwards.
+    if len(patch) + ops_before > maximum:
+        raise LimitExceededError("max_ops_per_patch", len(patch) + ops_before, maximum)
+    for raw in patch:
+        if isinstance(raw, Mapping):
+            path, tokens = _target(raw)
+            depth = len(tokens) if tokens is not None else 0
+            kind = raw.get("op")
+            if tokens and kind in ("add", "copy", "move"):
+                check_key(tokens[-1], path, limits)
+            if "value" in raw and kind in ("add", "replace", "test"):
+                check_limits(raw["value"], path, depth, limits)
+    out: list[Operation] = []
+    for op in validate_patch(patch):
+        kind = op["op"]
+        clean: Operation = {"op": kind, "path": op["path"]}
+        if "value" in op and kind in ("add", "replace", "test"):
+            clean["value"] = copy_json(op["value"])
+        if kind in ("move", "copy"):
+            clean["from"] = op["from"]
+        out.append(clean)
+    return out
+
+
+def prepare_value(path: Any, value: Any, limits: StoreLimits) -> tuple[list[str], Any]:
+    """Validate ``value`` for ``set(path, value)``; return the path tokens and a copy.
+
+    Raises:
+        InvalidPathError: Malformed path.
+        ValidationError: Not pure JSON, or a non-object for the root.
+        LimitExceededError: A limit is exceeded.
+    """
+    tokens = parse_path(path)
+    if not tokens and not isinstance(value, dict):
+        raise ValidationError(
+            "/", f"the state root must be a JSON object, got {type(value).__name__}"
+        )
+    for i in range(len(tokens)):
+        # Any of these keys may have to be created (missing parents).
+        check_key(tokens[i], format_pointer(tokens[: i + 1]), limits)
+    check_value(value, path, len(tokens), limits)
+    return tokens, copy_json(value)
+
+
+# --------------------------------------------------------------- building ops
+def set_ops(state: State, path: str, tokens: list[str], value: Any) -> list[Operation]:
+    """Return the operations that set ``path`` to ``value``, creating missing parent objects.
+
+    Missing parents are created in a single ``add`` of the first missing one,
+    wrapping the value in objects, so the delta stays one operation.
+
+    Raises:
+        InvalidPathError: A parent is a scalar, or an array index is out of range.
+    """
+    if not tokens:
+        return [{"op": "replace", "path": "", "value": value}]
+    node: Any = state
+    for i, token in enumerate(tokens[:-1]):
+        if isinstance(node, dict):
+            if token not in node:
+                wrapped = value
+                for inner in reversed(tokens[i + 1 :]):
+                    wrapped = {inner: wrapped}
+                return [{"op": "add", "path": format_pointer(tokens[: i + 1]), "value": wrapped}]
+            node = node[token]
+        elif isinstance(node, list):
+            index = list_index(token)
+            if index is None or index >= len(node):
+                where = format_pointer(tokens[: i + 1])
+                raise InvalidPathError(path, f"{where!r} is not an element of the array")
+            node = node[index]
+        else:
+            where = format_pointer(tokens[:i])
+            raise InvalidPathError(path, f"{where!r} is a {type(node).__name__}, not a container")
+    last = tokens[-1]
+    if isinstance(node, dict):
+        kind = "replace" if last in node else "add"
+        return [{"op": kind, "path": path, "value": value}]
+    if isinstance(node, list):
+        index = list_index(last)
+        if last == "-" or index == len(node):
+            return [{"op": "add", "path": path, "value": value}]
+        if index is None:
+            raise InvalidPathError(path, f"{last!r} is not an array index")
+        if index < len(node):
+            return [{"op": "replace", "path": path, "value": value}]
+        raise InvalidPathError(path, f"index {last} is out of range (array of {len(node)})")
+    where = format_pointer(tokens[:-1])
+    raise InvalidPathError(path, f"{where!r} is a {type(node).__name__}, not a container")
+
+
+def delete_ops(state: State, path: str, tokens: list[str]) -> list[Operation]:
+    """Return the operation that removes ``path``.
+
+    Raises:
+        InvalidPathError: ``path`` is the root or does not exist.
+    """
+    if not tokens:
+        raise InvalidPathError(path, "cannot delete the root (use set('', {}) to clear the state)")
+    found, _ = lookup(state, tokens)
+    if not found:
+        raise InvalidPathError(path, "no value at this path")
+    return [{"op": "remove", "path": path}]
+
+
+# ------------------------------------------------------------------- applying
+def apply_prepared(state: State, size: int, ops: list[Operation], limits: StoreLimits) -> Applied:
+    """Apply prepared operations; return the new state, size estimate and delta.
+
+    ``state`` is not mutated. The new state must still be a JSON object and
+    within ``max_state_bytes``.
+
+    Raises:
+        PatchError: An operation failed (names its index, op and path).
+        LimitExceededError: ``max_state_bytes``, or ``max_depth`` for a value
+            brought in by ``move``/``copy``.
+        ValidationError: The root would no longer be a JSON object.
+    """
+    new = apply_patch(state, ops)
+    if not isinstance(new, dict):
+        raise ValidationError(
+            "/", f"the state root must be a JSON object, got {type(new).__name__}"
+        )
+    size += size_change(state, new, limits)
+    if size > limits.max_state_bytes:
+        raise LimitExceededError("max_state_bytes", size, limits.max_state_bytes)
+    return Applied(new, size, ops)
+
+
+def replace_with(state: State, target: State, limits: StoreLimits) -> Applied:
+    """Return the write that turns ``state`` into ``target`` (restoring a snapshot).
+
+    The delta is ``diff(state, target)``, or a single root ``replace`` when the
+    diff would exceed ``max_ops_per_patch`` (a restore must not fail because
+    the states are far apart). The new state is checked in full (O(state),
+    like the diff) and its size recomputed exactly.
+
+    Raises:
+        LimitExceededError: ``target`` breaks a limit.
+        ValidationError: ``target`` is not pure JSON.
+    """
+    ops = diff(state, target)
+    if len(ops) > limits.max_ops_per_patch:
+        ops = [{"op": "replace", "path": "", "value": target}]
+    new = apply_patch(state, ops)
+    return Applied(new, check_state(new, limits), ops)

@@ -1,0 +1,58 @@
+"""The AG-UI protocol bridge: shared-state events in and out of a store.
+
+In AG-UI a thread's shared state travels as ``STATE_SNAPSHOT`` (the whole
+state) and ``STATE_DELTA`` (an RFC 6902 patch) events. This package maps them
+onto versions:
+
+* **out** — :func:`version_to_event`, :func:`snapshot_event`, live streams
+  :func:`stream_events` / :func:`astream_events`, and :func:`encode_sse`
+  (Server-Sent Events through the SDK's ``EventEncoder``);
+* **in** — :func:`apply_event` and :class:`EventApplier` write each state
+  event as one version, recording run/thread context in its metadata;
+* **replay** — :func:`replay_thread` re-emits a stored history as a valid
+  event stream, grouped by run; :func:`rebuild_state` folds any event stream
+  back into a state.
+
+The state id of a store is the AG-UI thread id. Requires the ``agui`` extra
+(``pip install 'agui-state[agui]'``); importing this package without it raises
+:class:`~agui_state.errors.ConfigError` with that hint. ``import agui_state``
+alone never imports the SDK.
+"""
+
+from __future__ import annotations
+
+from agui_state.agui._sdk import INSTALL_HINT
+from agui_state.agui.inbound import METADATA_KEY, EventApplier, apply_event, rebuild_state
+from agui_state.agui.outbound import (
+    VERSION_METADATA_KEY,
+    aencode_sse,
+    encode_sse,
+    run_finished_event,
+    run_started_event,
+    snapshot_event,
+    version_to_event,
+)
+from agui_state.agui.replay import replay_thread, run_id_of
+from agui_state.agui.stream import EventStream, astream_events, stream_events
+from agui_state.agui.wire import to_wire
+
+__all__ = [
+    "INSTALL_HINT",
+    "METADATA_KEY",
+    "VERSION_METADATA_KEY",
+    "EventApplier",
+    "EventStream",
+    "aencode_sse",
+    "apply_event",
+    "astream_events",
+    "encode_sse",
+    "rebuild_state",
+    "replay_thread",
+    "run_finished_event",
+    "run_id_of",
+    "run_started_event",
+    "snapshot_event",
+    "stream_events",
+    "to_wire",
+    "version_to_event",
+]

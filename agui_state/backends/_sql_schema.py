@@ -1,0 +1,219 @@
+"""Tables and versioned migrations of the SQL backend.
+
+Tables (``{p}`` is ``config.table_prefix``; on PostgreSQL they live in
+``config.schema`` when set)::
+
+    {p}states    state_id PK, head, checkpoint_version, checkpoint, created_at, updated_at
+    {p}versions  (state_id, number) PK, id, parent_id, ts, delta, metadata, checkpoint
+                 unique index (state_id, id)
+    {p}snapshots (state_id, id) PK, version, ts, label, metadata, state
+                 index (state_id, version, ts, id)
+    {p}schema_migrations  version PK, description, applied_at
+
+Every read the backend does is a lookup or a range scan on one of these
+keys: history pages walk the versions primary key backwards, a version by id
+uses the unique index, snapshot listing uses its index, and ``list_states``
+pages the states primary key.
+
+Ids sort in code-point order on both dialects: PostgreSQL columns use
+``COLLATE "C"`` (byte order of UTF-8 is code-point order), SQLite compares
+text with its default ``BINARY`` collation (also UTF-8 bytes).
+
+Identifiers (schema, table and index names) are always passed to
+SQLAlchemy as :class:`~sqlalchemy.Table` / :class:`~sqlalchemy.MetaData`
+names, which quotes them as needed: a prefix such as ``Select_`` or a
+reserved word as schema is safe, and nothing is formatted into SQL text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, Dialect
+
+from agui_state.errors import StorageError
+
+__all__ = ["MIGRATIONS", "Migration", "Tables", "build_tables", "run_migrations"]
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """An aware UTC datetime, stored as ``timestamptz`` (PostgreSQL) or text (SQLite).
+
+    SQLite keeps no zone: values are converted to UTC and stored naive, so
+    their text sorts chronologically; reads put UTC back.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value  # type: ignore[no-any-return]  # decode_* reports the corruption
+
+
+def _id_text() -> sa.types.TypeEngine[str]:
+    # "C" collation: code-point order and plain btree range scans on PostgreSQL.
+    return sa.Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
+
+
+def _json() -> sa.types.TypeEngine[Any]:
+    # Generic JSON renders PostgreSQL ``json`` (exact text, not ``jsonb``: see
+    # _sql_codec) and SQLite JSON (text). none_as_null: Python None is SQL NULL.
+    return sa.JSON(none_as_null=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """The backend's tables, bound to one schema and prefix."""
+
+    metadata: sa.MetaData
+    states: sa.Table
+    versions: sa.Table
+    snapshots: sa.Table
+    migrations: sa.Table
+
+
+def build_tables(schema: str | None, prefix: str) -> Tables:
+    """Define the tables for ``schema`` (None: default) and table ``prefix``."""
+    md = sa.MetaData(schema=schema)
+    states = sa.Table(
+        f"{prefix}states",
+        md,
+        sa.Column("state_id", _id_text(), primary_key=True),
+        sa.Column("head", sa.BigInteger, nullable=False),
+        sa.Column("checkpoint_version", sa.BigInteger, nullable=False),
+        sa.Column("checkpoint", _json(), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+    )
+    versions = sa.Table(
+        f"{prefix}versions",
+        md,
+        sa.Column("state_id", _id_text(), nullable=False),
+        sa.Column("number", sa.BigInteger, nullable=False),
+        sa.Column("id", _id_text(), nullable=False),
+        sa.Column("parent_id", sa.Text, nullable=True),
+        sa.Column("ts", UTCDateTime, nullable=False),
+        sa.Column("delta", _json(), nullable=False),
+        sa.Column("metadata", _json(), nullable=False),
+        sa.Column("checkpoint", _json(), nullable=True),
+        sa.PrimaryKeyConstraint("state_id", "number"),
+        # The primary key is the backstop of optimistic concurrency: two
+        # writers can never both store version N. Cascade: deleting a states
+        # row can never leave orphans, whoever deletes it.
+        sa.ForeignKeyConstraint(["state_id"], [states.c.state_id], ondelete="CASCADE"),
+        sa.Index(f"{prefix}versions_id", "state_id", "id", unique=True),
+    )
+    snapshots = sa.Table(
+        f"{prefix}snapshots",
+        md,
+        sa.Column("state_id", _id_text(), nullable=False),
+        sa.Column("id", _id_text(), nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column("ts", UTCDateTime, nullable=False),
+        # JSON, not text: a label is any string, NUL included, which
+        # PostgreSQL text cannot hold (a JSON string escapes it as \u0000).
+        sa.Column("label", _json(), nullable=True),
+        sa.Column("metadata", _json(), nullable=False),
+        sa.Column("state", _json(), nullable=False),
+        sa.PrimaryKeyConstraint("state_id", "id"),
+        # A snapshot needs its state: the foreign key turns a snapshot of an
+        # absent (or concurrently deleted) state into an IntegrityError.
+        sa.ForeignKeyConstraint(["state_id"], [states.c.state_id], ondelete="CASCADE"),
+        sa.Index(f"{prefix}snapshots_order", "state_id", "version", "ts", "id"),
+    )
+    migrations = sa.Table(
+        f"{prefix}schema_migrations",
+        md,
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("description", sa.Text, nullable=False),
+        sa.Column("applied_at", UTCDateTime, nullable=False),
+    )
+    return Tables(md, states, versions, snapshots, migrations)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One step of the schema history.
+
+    Attributes:
+        version: Position in the history (1, 2, 3...), recorded once applied.
+        description: What it does, recorded with it.
+        apply: Runs the DDL on a connection inside the migration transaction.
+    """
+
+    version: int
+    description: str
+    apply: Callable[[Connection, Tables], None]
+
+
+def _create_v1(conn: Connection, tables: Tables) -> None:
+    # The runtime Table objects are the version-1 shape. When a later
+    # migration changes a table, freeze the version-1 DDL here first, so a
+    # fresh database still goes 1 -> 2 -> ... instead of jumping to the end.
+    tables.metadata.create_all(
+        conn, tables=[tables.states, tables.versions, tables.snapshots], checkfirst=True
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create states, versions and snapshots tables", _create_v1),
+)
+"""The schema history, oldest first. Append only; never edit an applied step."""
+
+
+def run_migrations(conn: Connection, tables: Tables, lock_key: str) -> int:
+    """Apply pending migrations inside the caller's open transaction.
+
+    Concurrency: on PostgreSQL a transaction-scoped advisory lock keyed by
+    schema and prefix serializes concurrent ``setup()`` calls (including the
+    ``CREATE SCHEMA IF NOT EXISTS``, which can itself race); on SQLite the
+    caller's ``BEGIN IMMEDIATE`` holds the database write lock. The second
+    process then sees the first one's recorded versions and does nothing.
+
+    Returns:
+        The schema version after migrating.
+
+    Raises:
+        StorageError: The database has a newer schema than this build knows.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(lock_key))))
+        if tables.metadata.schema is not None:
+            conn.execute(sa.schema.CreateSchema(tables.metadata.schema, if_not_exists=True))
+    tables.migrations.create(conn, checkfirst=True)
+    applied = set(conn.execute(sa.select(tables.migrations.c.version)).scalars())
+    known = max(m.version for m in MIGRATIONS)
+    if applied and max(applied) > known:
+        raise StorageError(
+            f"database schema version {max(applied)} of table "
+            f"{tables.migrations.name!r} is newer than this build supports ({known}); "
+            "upgrade agui-state",
+            backend=conn.dialect.name,
+        )
+    for migration in MIGRATIONS:
+        if migration.version in applied:
+            continue
+        migration.apply(conn, tables)
+        conn.execute(
+            sa.insert(tables.migrations).values(
+                version=migration.version,
+                description=migration.description,
+                applied_at=datetime.now(UTC),
+            )
+        )
+    return known

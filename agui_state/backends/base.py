@@ -1,0 +1,653 @@
+"""The storage contract every backend implements, and the helpers they share.
+
+Storage shape (see DESIGN.md): per state, a *head* version number, the
+*latest checkpoint* (a full state at some version ``c <= head``), the versions
+(deltas) numbered 1..head, and snapshots. Version 0 is the empty object ``{}``.
+
+* An update writes **one version** (its delta): O(size of the delta).
+* A version whose :attr:`~agui_state.models.StateVersion.checkpoint` is set
+  (the writer sets one every ``checkpoint_interval`` versions) also becomes
+  the state's latest checkpoint.
+* :meth:`StorageBackend.get_state` returns the latest checkpoint with the
+  versions after it replayed: at most K-1 deltas.
+
+Writes go through one primitive, :meth:`StorageBackend.write_batch`, which a
+backend implements **atomically** (all items or none) with **optimistic
+concurrency**: a version must be numbered ``head + 1`` (counting versions
+earlier in the same batch), and ``set_state`` may carry ``expected_version``;
+otherwise :class:`~agui_state.errors.ConflictError` and nothing is written.
+``save_version``, ``set_state``, ``save_snapshot`` and
+:class:`BatchTransaction` are thin wrappers over it.
+
+Reads backends must implement: ``_read_head`` and the version, snapshot and
+listing reads. Everything else (``get_state``, ``state_at``,
+``prune_history``'s reconstruction) is shared here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Self
+
+from agui_state.config import StorageConfig
+from agui_state.errors import (
+    ConflictError,
+    CorruptDataError,
+    NotFoundError,
+    StateError,
+    TransactionError,
+    ValidationError,
+)
+from agui_state.models import State, StateSnapshot, StateVersion
+from agui_state.patch import apply_patch
+
+__all__ = [
+    "MAX_STATE_ID_LENGTH",
+    "BatchTransaction",
+    "Checkpoint",
+    "StorageBackend",
+    "Transaction",
+    "Write",
+    "replay",
+    "validate_state_id",
+]
+
+MAX_STATE_ID_LENGTH = 1024
+"""Longest accepted state id, in characters."""
+
+
+def validate_state_id(state_id: Any) -> str:
+    """Check a state id and return it.
+
+    Any non-empty string of at most :data:`MAX_STATE_ID_LENGTH` characters
+    without NUL is accepted: backends encode ids so that none can escape their
+    namespace (path traversal, SQL, Redis hash tags).
+
+    Raises:
+        ValidationError: The id is not a string, is empty, too long or has NUL.
+    """
+    if not isinstance(state_id, str):
+        raise ValidationError("state_id", f"must be a string, got {type(state_id).__name__}")
+    if not state_id:
+        raise ValidationError("state_id", "must not be empty")
+    if len(state_id) > MAX_STATE_ID_LENGTH:
+        raise ValidationError(
+            "state_id", f"longer than {MAX_STATE_ID_LENGTH} characters ({len(state_id)})"
+        )
+    if "\x00" in state_id:
+        raise ValidationError("state_id", f"contains NUL: {state_id[:40]!r}")
+    return state_id
+
+
+def replay(base: State, versions: Sequence[StateVersion], state_id: str = "?") -> State:
+    """Apply the deltas of ``versions`` (ascending, consecutive) to ``base``.
+
+    Raises:
+        CorruptDataError: A stored delta does not apply (the data is damaged).
+    """
+    state = base
+    for version in versions:
+        try:
+            state = apply_patch(state, version.delta)
+        except StateError as exc:
+            raise CorruptDataError(
+                f"state {state_id!r} version {version.number}",
+                f"stored delta does not apply: {exc}",
+            ) from exc
+    return state
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A full state at a version number (``version == 0`` is the empty start)."""
+
+    version: int
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One item of an atomic write batch.
+
+    Use the constructors :meth:`of_version`, :meth:`of_state`, :meth:`of_snapshot`.
+    """
+
+    kind: Literal["version", "state", "snapshot"]
+    state_id: str
+    version: StateVersion | None = None
+    state: State | None = None
+    snapshot: StateSnapshot | None = None
+    expected_version: int | None = None
+
+    @classmethod
+    def of_version(cls, state_id: str, version: StateVersion) -> Write:
+        """Append ``version``; it must be numbered head + 1."""
+        if version.state_id != state_id:
+            raise ValidationError(
+                "version.state_id", f"{version.state_id!r} does not match state {state_id!r}"
+            )
+        return cls("version", validate_state_id(state_id), version=version)
+
+    @classmethod
+    def of_state(cls, state_id: str, state: State, expected_version: int | None = None) -> Write:
+        """Store ``state`` as the latest checkpoint at the current head."""
+        if not isinstance(state, dict):
+            raise ValidationError("state", f"must be a JSON object, got {type(state).__name__}")
+        return cls(
+            "state", validate_state_id(state_id), state=state, expected_version=expected_version
+        )
+
+    @classmethod
+    def of_snapshot(cls, state_id: str, snapshot: StateSnapshot) -> Write:
+        """Store ``snapshot`` (same id: replaced)."""
+        if snapshot.state_id != state_id:
+            raise ValidationError(
+                "snapshot.state_id", f"{snapshot.state_id!r} does not match state {state_id!r}"
+            )
+        return cls("snapshot", validate_state_id(state_id), snapshot=snapshot)
+
+
+class HeadTracker:
+    """Checks a batch against the stored heads, as backends commit it.
+
+    ``check(write, stored_head)`` raises :class:`ConflictError` when a version
+    is not numbered next or a ``set_state`` expectation fails, counting the
+    versions earlier in the same batch. Backends call it while holding their
+    lock / inside their database transaction, so check and write are atomic.
+    """
+
+    def __init__(self) -> None:
+        self.heads: dict[str, int] = {}
+
+    def head(self, state_id: str, stored_head: int | None) -> int | None:
+        """Return the head of ``state_id`` as of this point in the batch."""
+        return self.heads.get(state_id, stored_head)
+
+    def check(self, write: Write, stored_head: int | None) -> None:
+        """Validate ``write`` against ``stored_head`` (None: state absent).
+
+        Raises:
+            ConflictError: Version not numbered head + 1, or expectation failed.
+            NotFoundError: A snapshot for a state that does not exist.
+        """
+        head = self.head(write.state_id, stored_head)
+        if write.kind == "version":
+            assert write.version is not None
+            expected_next = (head or 0) + 1
+            # A version that carries a checkpoint may open an absent state's
+            # stored history at any number: that is how a pruned history is
+            # imported or migrated (its oldest kept version has a checkpoint).
+            opens_pruned = head is None and write.version.checkpoint is not None
+            if write.version.number != expected_next and not opens_pruned:
+                raise ConflictError(
+                    write.state_id,
+                    write.version.number - 1,
+                    head or 0,
+                    f"version {write.version.number} cannot follow head {head or 0}",
+                )
+            self.heads[write.state_id] = write.version.number
+        elif write.kind == "state":
+            if write.expected_version is not None and (head or 0) != write.expected_version:
+                raise ConflictError(write.state_id, write.expected_version, head)
+            self.heads[write.state_id] = head or 0
+        elif head is None:
+            raise NotFoundError("state", write.state_id)
+
+
+class StorageBackend(ABC):
+    """A place to persist states, their versions and snapshots.
+
+    Implement the abstract methods; everything else has a shared
+    implementation built on them. Every method raises only
+    :class:`~agui_state.errors.StateError` subclasses: backends map their
+    driver's errors at this boundary.
+
+    Thread safety: a backend instance may be used from several threads.
+    """
+
+    backend_type: ClassVar[str] = "abstract"
+
+    def __init__(self, config: StorageConfig) -> None:
+        self.config = config
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    # -------------------------------------------------------------- primitives
+    @abstractmethod
+    def write_batch(self, writes: Sequence[Write]) -> None:
+        """Apply ``writes`` atomically, in order: all or none.
+
+        Must check each write with a :class:`HeadTracker` against the stored
+        heads *atomically with the write* (under the backend's lock or
+        database transaction), so two processes never both win.
+
+        A ``version`` write creates the state (checkpoint ``{}`` at 0) when it
+        is version 1 of an absent state (a version carrying a checkpoint may
+        open an absent state at any number: imported pruned histories); if
+        the version carries a checkpoint it becomes the latest checkpoint.
+        A ``state`` write stores the state as latest checkpoint at the
+        (possibly new) head, creating the state if absent. A ``snapshot``
+        write requires the state to exist.
+
+        Raises:
+            ConflictError: A version is not numbered next, or an expectation failed.
+            NotFoundError: A snapshot of a state that does not exist.
+            StorageError: The backend failed; nothing was written.
+        """
+
+    @abstractmethod
+    def _read_head(self, state_id: str) -> int | None:
+        """Return the head version number of ``state_id``, or None if absent."""
+
+    @abstractmethod
+    def _read_checkpoint(self, state_id: str) -> Checkpoint | None:
+        """Return the latest checkpoint of ``state_id``, or None if absent."""
+
+    @abstractmethod
+    def get_versions(
+        self, state_id: str, after: int = 0, limit: int | None = None
+    ) -> list[StateVersion]:
+        """Return versions numbered > ``after``, ascending, at most ``limit``.
+
+        Pruned versions are simply absent. An absent state gives ``[]``.
+        """
+
+    @abstractmethod
+    def get_version_history(
+        self, state_id: str, limit: int = 50, before: int | None = None
+    ) -> list[StateVersion]:
+        """Return up to ``limit`` versions numbered < ``before``, newest first.
+
+        Raises:
+            NotFoundError: The state does not exist.
+        """
+
+    @abstractmethod
+    def _read_version(
+        self, state_id: str, number: int | None, version_id: str | None
+    ) -> StateVersion | None:
+        """Return one version by number or by id, or None."""
+
+    @abstractmethod
+    def _delete_versions_before(self, state_id: str, number: int) -> int:
+        """Delete versions numbered < ``number``; return how many were deleted.
+
+        Called by :meth:`prune_history` after the checkpoint it needs is written.
+        """
+
+    @abstractmethod
+    def delete_state(self, state_id: str) -> None:
+        """Delete a state with its versions and snapshots.
+
+        Raises:
+            NotFoundError: The state does not exist.
+        """
+
+    @abstractmethod
+    def get_snapshot(self, state_id: str, snapshot_id: str) -> StateSnapshot:
+        """Return one snapshot.
+
+        Raises:
+            NotFoundError: No such snapshot (or state).
+        """
+
+    @abstractmethod
+    def list_snapshots(self, state_id: str) -> list[StateSnapshot]:
+        """Return the snapshots of a state, ordered by (version, timestamp, id).
+
+        An absent state gives ``[]``.
+        """
+
+    @abstractmethod
+    def list_states(
+        self, prefix: str | None = None, limit: int = 100, after: str | None = None
+    ) -> list[str]:
+        """Return state ids in ascending code-point order, paged.
+
+        Args:
+            prefix: Only ids starting with this.
+            limit: At most this many ids.
+            after: Only ids strictly greater than this (the last id of the
+                previous page).
+        """
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Do a real round trip to the backend.
+
+        Raises:
+            BackendUnavailableError: It cannot be reached.
+        """
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """Return figures about the backend; always has ``backend_type``.
+
+        Never contains a password.
+        """
+
+    def close(self) -> None:
+        """Release connections and files. Idempotent."""
+        with self._close_lock:
+            self._closed = True
+
+    # ------------------------------------------------------------ shared API
+    def save_version(self, state_id: str, version: StateVersion) -> None:
+        """Append one version (numbered head + 1) atomically.
+
+        Raises:
+            ConflictError: Another writer got there first.
+        """
+        self.write_batch([Write.of_version(state_id, version)])
+
+    def set_state(
+        self, state_id: str, state: State, *, expected_version: int | None = None
+    ) -> None:
+        """Store ``state`` in full as the state's latest checkpoint at its head.
+
+        Creates the state at version 0 when absent. This writes no version:
+        it is for creation, import and explicit checkpoints; updates should
+        go through :meth:`save_version`.
+
+        Raises:
+            ConflictError: ``expected_version`` given and the head differs.
+        """
+        self.write_batch([Write.of_state(state_id, state, expected_version)])
+
+    def save_snapshot(self, state_id: str, snapshot: StateSnapshot) -> None:
+        """Store a snapshot (a snapshot with the same id is replaced).
+
+        Raises:
+            NotFoundError: The state does not exist.
+        """
+        self.write_batch([Write.of_snapshot(state_id, snapshot)])
+
+    def begin_transaction(self) -> Transaction:
+        """Start a transaction whose writes are applied atomically on commit."""
+        return BatchTransaction(self)
+
+    def head_version(self, state_id: str) -> int:
+        """Return the current version number of a state (0: no versions yet).
+
+        Raises:
+            NotFoundError: The state does not exist.
+        """
+        head = self._read_head(validate_state_id(state_id))
+        if head is None:
+            raise NotFoundError("state", state_id)
+        return head
+
+    def exists(self, state_id: str) -> bool:
+        """Return whether the state exists."""
+        return self._read_head(validate_state_id(state_id)) is not None
+
+    def get_state(self, state_id: str) -> State:
+        """Return the current state: latest checkpoint plus the deltas after it.
+
+        Raises:
+            NotFoundError: The state does not exist.
+            CorruptDataError: Stored data cannot be read back.
+        """
+        validate_state_id(state_id)
+        cp = self._read_checkpoint(state_id)
+        if cp is None:
+            raise NotFoundError("state", state_id)
+        tail = self.get_versions(state_id, after=cp.version)
+        _check_consecutive(state_id, cp.version, tail)
+        return replay(cp.state, tail, state_id)
+
+    def get_version(self, state_id: str, version_id: int | str) -> StateVersion:
+        """Return one version, by number (int) or by id (str).
+
+        Raises:
+            NotFoundError: No such version (or it was pruned).
+        """
+        validate_state_id(state_id)
+        if isinstance(version_id, bool) or not isinstance(version_id, (int, str)):
+            raise ValidationError("version_id", f"must be a number or an id, got {version_id!r}")
+        if isinstance(version_id, int):
+            found = self._read_version(state_id, version_id, None)
+        else:
+            found = self._read_version(state_id, None, version_id)
+        if found is None:
+            raise NotFoundError("version", state_id, version_id)
+        return found
+
+    def state_at(self, state_id: str, number: int) -> State:
+        """Return the state as it was at version ``number`` (time travel).
+
+        Uses the nearest checkpoint at or before ``number``.
+
+        Raises:
+            NotFoundError: The state does not exist or that version was pruned.
+        """
+        validate_state_id(state_id)
+        cp = self._read_checkpoint(state_id)
+        if cp is None:
+            raise NotFoundError("state", state_id)
+        head = self._read_head(state_id) or 0
+        if not 0 <= number <= head:
+            raise NotFoundError("version", state_id, number)
+        if cp.version <= number:
+            tail = self.get_versions(state_id, after=cp.version, limit=number - cp.version)
+            _check_consecutive(state_id, cp.version, tail)
+            return replay(cp.state, tail, state_id)
+        # Walk back to the nearest older checkpoint carried by a version.
+        chain: list[StateVersion] = []
+        before = number + 1
+        while True:
+            page = self.get_version_history(state_id, limit=100, before=before)
+            for version in page:
+                if version.number <= number and version.checkpoint is not None:
+                    chain.reverse()
+                    return replay(version.checkpoint, chain, state_id)
+                chain.append(version)
+            if not page or page[-1].number == 1:
+                break
+            before = page[-1].number
+        if chain and chain[-1].number == 1:
+            chain.reverse()
+            return replay({}, chain, state_id)
+        if number == 0:
+            return {}
+        raise NotFoundError("version", state_id, number)
+
+    def prune_history(self, state_id: str, keep_last: int) -> int:
+        """Delete all but the newest ``keep_last`` versions.
+
+        Every remaining version stays reconstructible: the oldest kept
+        version is rewritten with a checkpoint first (and the latest
+        checkpoint moved forward if it pointed into the pruned range).
+        Version numbers never change; new versions continue from the head.
+
+        Returns:
+            How many versions were deleted.
+
+        Raises:
+            NotFoundError: The state does not exist.
+            ValidationError: ``keep_last`` is negative.
+        """
+        if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0:
+            raise ValidationError("keep_last", f"must be a non-negative integer, got {keep_last!r}")
+        head = self.head_version(state_id)
+        first_kept = head - keep_last + 1
+        if keep_last == 0:
+            # Keep nothing: the checkpoint at the head carries the whole state.
+            self._write_checkpoint_for_prune(state_id, head, None)
+            return self._delete_versions_before(state_id, head + 1)
+        if first_kept <= 1:
+            return 0
+        oldest = self._read_version(state_id, first_kept, None)
+        if oldest is None:
+            return 0
+        if oldest.checkpoint is None:
+            state = self.state_at(state_id, first_kept)
+            self._write_checkpoint_for_prune(state_id, first_kept, oldest.with_checkpoint(state))
+        return self._delete_versions_before(state_id, first_kept)
+
+    def _write_checkpoint_for_prune(
+        self, state_id: str, number: int, version: StateVersion | None
+    ) -> None:
+        """Store a checkpoint at ``number`` without changing the head.
+
+        ``version`` (when given) replaces the stored version ``number`` with a
+        copy that carries its checkpoint. Backends that cannot rewrite a
+        version in place override this. The default rewrites via
+        :meth:`_replace_version` and moves the latest checkpoint forward when
+        it is older than ``number``.
+        """
+        if version is not None:
+            self._replace_version(state_id, version)
+        cp = self._read_checkpoint(state_id)
+        if cp is not None and cp.version < number:
+            state = version.checkpoint if version is not None else self.get_state(state_id)
+            assert state is not None
+            self._store_checkpoint(state_id, Checkpoint(number, state))
+
+    @abstractmethod
+    def _replace_version(self, state_id: str, version: StateVersion) -> None:
+        """Overwrite the stored version with the same number (used by prune)."""
+
+    @abstractmethod
+    def _store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
+        """Overwrite the latest checkpoint without touching the head (used by prune)."""
+
+    def iter_states(self, prefix: str | None = None, page_size: int = 500) -> Iterator[str]:
+        """Yield every state id (ascending), fetching pages of ``page_size``."""
+        after: str | None = None
+        while True:
+            page = self.list_states(prefix=prefix, limit=page_size, after=after)
+            yield from page
+            if len(page) < page_size:
+                return
+            after = page[-1]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.config.redacted_url!r})"
+
+
+def _check_consecutive(state_id: str, after: int, versions: Sequence[StateVersion]) -> None:
+    expected = after + 1
+    for version in versions:
+        if version.number != expected:
+            raise CorruptDataError(
+                f"state {state_id!r}",
+                f"version history has a hole: expected version {expected}, found {version.number}",
+            )
+        expected += 1
+
+
+class Transaction(ABC):
+    """A unit of writes applied atomically on :meth:`commit`.
+
+    Use as a context manager: commits on normal exit, rolls back on an
+    exception. After commit or rollback the transaction cannot be used.
+    """
+
+    @abstractmethod
+    def set_state(
+        self, state_id: str, state: State, *, expected_version: int | None = None
+    ) -> None:
+        """Queue a full-state checkpoint write."""
+
+    @abstractmethod
+    def save_version(self, state_id: str, version: StateVersion) -> None:
+        """Queue a version append."""
+
+    @abstractmethod
+    def save_snapshot(self, state_id: str, snapshot: StateSnapshot) -> None:
+        """Queue a snapshot write."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Apply every queued write atomically.
+
+        Raises:
+            ConflictError: A version conflicted; nothing was written.
+            TransactionError: Already committed or rolled back.
+        """
+
+    @abstractmethod
+    def rollback(self) -> None:
+        """Discard every queued write."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            # Already finished (e.g. rolled back in the block): rolling back
+            # again would replace the body's exception with a TransactionError.
+            with contextlib.suppress(TransactionError):
+                self.rollback()
+
+
+class BatchTransaction(Transaction):
+    """A transaction that buffers writes and hands them to ``write_batch``."""
+
+    def __init__(self, backend: StorageBackend) -> None:
+        self._backend = backend
+        self._writes: list[Write] = []
+        self._done: str | None = None
+
+    @property
+    def writes(self) -> list[Write]:
+        """The queued writes, in order."""
+        return list(self._writes)
+
+    def _check_open(self) -> None:
+        if self._done is not None:
+            raise TransactionError(f"transaction already {self._done}")
+
+    def set_state(
+        self, state_id: str, state: State, *, expected_version: int | None = None
+    ) -> None:
+        self._check_open()
+        self._writes.append(Write.of_state(state_id, state, expected_version))
+
+    def save_version(self, state_id: str, version: StateVersion) -> None:
+        self._check_open()
+        self._writes.append(Write.of_version(state_id, version))
+
+    def save_snapshot(self, state_id: str, snapshot: StateSnapshot) -> None:
+        self._check_open()
+        self._writes.append(Write.of_snapshot(state_id, snapshot))
+
+    def commit(self) -> None:
+        self._check_open()
+        writes, self._writes = self._writes, []
+        try:
+            if writes:
+                self._backend.write_batch(writes)
+        except BaseException:
+            self._done = "failed"
+            raise
+        self._done = "committed"
+
+    def rollback(self) -> None:
+        self._check_open()
+        self._done = "rolled back"
+        self._writes = []

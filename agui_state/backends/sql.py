@@ -1,0 +1,558 @@
+"""SQL backend: PostgreSQL (psycopg 3) and SQLite through SQLAlchemy Core.
+
+::
+
+    backend = SQLBackend(StorageConfig.from_url("postgresql://app:pw@db/app?schema=agui"))
+    backend = SQLBackend(StorageConfig.from_url("sqlite:///state.db"))
+    backend = SQLBackend(StorageConfig.from_url("sqlite://"))   # in memory
+
+The backend is split by concern: ``_sql_schema`` (tables, migrations),
+``_sql_codec`` (JSON text, row decoding), ``_sql_writes`` (one write batch in
+one transaction), ``_sql_queries`` (read statements), ``_sql_engine`` (URLs,
+pools, timeouts, SQLite hooks) and ``_sql_errors`` (driver error mapping,
+retry delays). This class ties them
+together: each public call is one short transaction (writes) or one
+autocommit statement (most reads), retried on transient connection failures.
+
+Retried writes are safe. A failure before COMMIT means the transaction did
+not happen. A failure *during* COMMIT leaves the outcome unknown: the retry
+then either applies the batch (it had not committed) or runs into the
+conditional head update (it had); in the second case the backend looks for
+the batch's first version id at its number and, when found, reports success.
+So an acknowledged write is stored exactly once, and a write that raised was
+either not stored or is reported as a conflict only when it truly lost.
+Batches without versions need no check: re-applying a ``set_state`` or a
+snapshot is idempotent. (One gap remains: a ``set_state`` with
+``expected_version`` whose acknowledgement was lost, when another writer
+moves the head before the retry, reports a ConflictError although it was
+stored; nothing identifies such a write afterwards.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import QueuePool
+
+from agui_state.backends import _sql_writes as writes_mod
+from agui_state.backends._sql_codec import decode_snapshot, decode_version
+from agui_state.backends._sql_engine import IMMEDIATE_OPTION, make_engine
+from agui_state.backends._sql_errors import Fault, backoff_delay, classify, to_state_error
+from agui_state.backends._sql_queries import (
+    counts_query,
+    list_states_query,
+    prefix_upper_bound,
+    replay_state_rows,
+    state_query,
+    storable,
+    version_select,
+)
+from agui_state.backends._sql_schema import MIGRATIONS, build_tables, run_migrations
+from agui_state.backends.base import (
+    Checkpoint,
+    StorageBackend,
+    Write,
+    validate_state_id,
+)
+from agui_state.config import StorageConfig
+from agui_state.errors import (
+    ConflictError,
+    CorruptDataError,
+    NotFoundError,
+    StateError,
+    StorageError,
+    short_repr,
+)
+from agui_state.models import State, StateSnapshot, StateVersion
+
+__all__ = ["SQLBackend", "prefix_upper_bound"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SETUP_TIMEOUT = 60.0
+"""Seconds a migration transaction may take (statement timeout) at least."""
+
+
+class SQLBackend(StorageBackend):
+    """A backend storing states in PostgreSQL or SQLite.
+
+    ``backend_type`` is ``"postgresql"`` or ``"sqlite"`` according to the URL.
+    Tables are created / migrated by :meth:`setup`, which runs automatically
+    on first use when ``config.auto_setup`` is true.
+
+    Args:
+        config: A ``sqlite`` or ``postgresql`` configuration.
+
+    Raises:
+        ConfigError: The URL is not a SQL URL or the driver is missing.
+    """
+
+    backend_type = "sql"
+
+    def __init__(self, config: StorageConfig) -> None:
+        super().__init__(config)
+        self._engine, memory = make_engine(config)
+        dialect = self._engine.dialect.name
+        self.backend_type = dialect  # type: ignore[misc]  # per instance: "postgresql" or "sqlite"
+        self._pg = dialect == "postgresql"
+        self._tables = build_tables(config.schema if self._pg else None, config.table_prefix)
+        self._lock_key = f"agui-state:{self._tables.metadata.schema or ''}:{config.table_prefix}"
+        self._secret = self._engine.url.password
+        self._redacted = config.redacted_url
+        if self._pg:
+            # Reads: autocommit, one statement each (no BEGIN/COMMIT round trips).
+            self._read_engine: Engine = self._engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._write_engine: Engine = self._engine
+        else:
+            self._read_engine = self._engine
+            self._write_engine = self._engine.execution_options(**{IMMEDIATE_OPTION: True})
+        # The in-memory SQLite database is one shared connection: serialize it.
+        self._conn_lock: threading.RLock | None = threading.RLock() if memory else None
+        self._setup_lock = threading.Lock()
+        self._schema_version: int | None = None
+
+    # ------------------------------------------------------------- plumbing
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("backend is closed", backend=self.backend_type)
+
+    @contextlib.contextmanager
+    def _serialized(self) -> Iterator[None]:
+        if self._conn_lock is None:
+            yield
+        else:
+            with self._conn_lock:
+                yield
+
+    def _retrying(self, op: str, body: Callable[[], T], timeout: float) -> T:
+        """Run ``body``, retrying transient failures with backoff; map driver errors."""
+        attempt = 0
+        while True:
+            try:
+                with self._serialized():
+                    return body()
+            except StateError:
+                raise
+            except (sa.exc.SQLAlchemyError, OSError) as exc:
+                fault = classify(exc)
+                if fault is Fault.TRANSIENT and attempt < self.config.max_retries:
+                    attempt += 1
+                    delay = backoff_delay(attempt)
+                    log.warning(
+                        "%s on %s: transient failure (%s), retry %d/%d in %.2f s",
+                        op,
+                        self._redacted,
+                        type(exc).__name__,
+                        attempt,
+                        self.config.max_retries,
+                        delay,
+                    )
+                    time.sleep(delay)
+                    continue
+                raise to_state_error(
+                    exc,
+                    fault,
+                    op=op,
+                    backend=self.backend_type,
+                    url=self._redacted,
+                    secret=self._secret,
+                    timeout=timeout,
+                ) from exc
+
+    def _read(self, op: str, fn: Callable[[Connection], T]) -> T:
+        self._check_open()
+        self._ensure_setup()
+
+        def body() -> T:
+            with self._read_engine.connect() as conn:
+                try:
+                    return fn(conn)
+                except ValueError as exc:
+                    # Undecodable JSON text (a SQLite file can be edited by anyone).
+                    raise CorruptDataError(
+                        op, f"stored JSON cannot be read: {exc}", backend=self.backend_type
+                    ) from exc
+
+        return self._retrying(op, body, self.config.read_timeout)
+
+    def _write(self, op: str, fn: Callable[[Connection], T], *, setup: bool = True) -> T:
+        """Run ``fn`` in one write transaction (retried whole on transient failures)."""
+        self._check_open()
+        if setup:
+            self._ensure_setup()
+        write_ms = max(1, round(self.config.write_timeout * 1000))
+        local_timeout = self._pg and self.config.write_timeout != self.config.read_timeout
+
+        def body() -> T:
+            with self._write_engine.connect() as conn, conn.begin():
+                if local_timeout:
+                    conn.execute(
+                        sa.select(sa.func.set_config("statement_timeout", str(write_ms), True))
+                    )
+                return fn(conn)
+
+        return self._retrying(op, body, self.config.write_timeout)
+
+    # ---------------------------------------------------------------- setup
+    def setup(self) -> None:
+        """Create the schema (PostgreSQL) and tables, applying pending migrations.
+
+        Idempotent and safe when several processes call it at once. Runs
+        automatically on first use when ``config.auto_setup`` is true.
+
+        Raises:
+            BackendUnavailableError: The database cannot be reached.
+            StorageError: The database schema is newer than this build.
+        """
+        with self._setup_lock:
+            self._run_setup()
+
+    def _run_setup(self) -> None:
+        def migrate(conn: Connection) -> int:
+            if self._pg:
+                # DDL on a big table, or waiting for another process's
+                # migration, may take longer than a normal write.
+                ms = str(round(max(_SETUP_TIMEOUT, self.config.write_timeout) * 1000))
+                conn.execute(sa.select(sa.func.set_config("statement_timeout", ms, True)))
+            return run_migrations(conn, self._tables, self._lock_key)
+
+        self._schema_version = self._write("setup", migrate, setup=False)
+
+    def _ensure_setup(self) -> None:
+        if self._schema_version is None:
+            with self._setup_lock:
+                self._first_setup()
+
+    def _first_setup(self) -> None:
+        if self._schema_version is not None:  # another thread got the lock first
+            return
+        if self.config.auto_setup:
+            self._run_setup()
+        else:
+            # Trust the operator; a missing table is reported on first query.
+            self._schema_version = max(m.version for m in MIGRATIONS)
+
+    # ---------------------------------------------------------------- writes
+    def write_batch(self, writes: Sequence[Write]) -> None:
+        if not writes:
+            self._check_open()
+            return
+        steps = writes_mod.prepare(writes)
+        op = f"write_batch(state {_q(writes[0].state_id)}, {len(writes)} writes)"
+        attempts = 0
+
+        def apply(conn: Connection) -> None:
+            nonlocal attempts
+            attempts += 1
+            writes_mod.apply(conn, self._tables, steps, datetime.now(UTC))
+
+        try:
+            self._write(op, apply)
+        except ConflictError:
+            # After a retry, a conflict may be our own earlier attempt whose
+            # COMMIT succeeded but whose acknowledgement was lost.
+            if attempts > 1 and self._batch_stored(steps):
+                log.info("%s: earlier attempt had committed; acknowledged", op)
+                return
+            raise
+
+    def _batch_stored(self, steps: Sequence[writes_mod.Step]) -> bool:
+        run = writes_mod.first_version(steps)
+        if run is None:
+            return False
+        found = self._read_version(run.state_id, run.first, None)
+        return found is not None and found.id == run.first_id
+
+    def delete_state(self, state_id: str) -> None:
+        validate_state_id(state_id)
+        t = self._tables
+
+        attempts = 0
+
+        def delete(conn: Connection) -> int:
+            nonlocal attempts
+            attempts += 1
+            for table in (t.versions, t.snapshots):
+                conn.execute(sa.delete(table).where(table.c.state_id == state_id))
+            return int(
+                conn.execute(sa.delete(t.states).where(t.states.c.state_id == state_id)).rowcount
+            )
+
+        deleted = self._write(f"delete_state({_q(state_id)})", delete)
+        # After a retry, 0 rows may mean our own lost-ack attempt deleted it.
+        if deleted == 0 and attempts == 1:
+            raise NotFoundError("state", state_id)
+
+    def _delete_versions_before(self, state_id: str, number: int) -> int:
+        v = self._tables.versions
+        stmt = sa.delete(v).where(v.c.state_id == state_id, v.c.number < number)
+        return self._write(f"prune({_q(state_id)})", lambda conn: int(conn.execute(stmt).rowcount))
+
+    def _replace_version(self, state_id: str, version: StateVersion) -> None:
+        self._write(
+            f"replace_version({_q(state_id)}, {version.number})",
+            lambda c: self._update_version(c, version),
+        )
+
+    def _update_version(self, conn: Connection, version: StateVersion) -> None:
+        run = writes_mod.prepare([Write.of_version(version.state_id, version)])[0]
+        assert isinstance(run, writes_mod.VersionRun)
+        row = run.rows[0]
+        v = self._tables.versions
+        conn.execute(
+            sa.update(v)
+            .where(v.c.state_id == version.state_id, v.c.number == version.number)
+            .values(
+                {k: row[k] for k in ("id", "parent_id", "ts", "delta", "metadata", "checkpoint")}
+            )
+        )
+
+    def _store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
+        self._write(
+            f"store_checkpoint({_q(state_id)})",
+            lambda c: self._update_checkpoint(c, state_id, checkpoint),
+        )
+
+    def _update_checkpoint(
+        self, conn: Connection, state_id: str, cp: Checkpoint, only_newer: bool = False
+    ) -> None:
+        st = self._tables.states
+        encoded = writes_mod.prepare([Write.of_state(state_id, cp.state)])[0]
+        assert isinstance(encoded, writes_mod.SetStateStep)
+        cond = [st.c.state_id == state_id]
+        if only_newer:
+            cond.append(st.c.checkpoint_version < cp.version)
+        conn.execute(
+            sa.update(st)
+            .where(*cond)
+            .values(
+                checkpoint_version=cp.version,
+                checkpoint=encoded.state,
+                updated_at=datetime.now(UTC),
+            )
+        )
+
+    def _write_checkpoint_for_prune(
+        self, state_id: str, number: int, version: StateVersion | None
+    ) -> None:
+        # One transaction for "rewrite the oldest kept version with its
+        # checkpoint" and "move the latest checkpoint forward", so a crash
+        # between them cannot leave a checkpoint pointing into pruned history.
+        if version is not None:
+            assert version.checkpoint is not None
+            state = version.checkpoint
+        else:
+            current = self._read_checkpoint(state_id)
+            if current is None or current.version >= number:
+                return
+            # state_at, not get_state: the head may move on concurrently.
+            state = self.state_at(state_id, number)
+
+        def rewrite(conn: Connection) -> None:
+            if version is not None:
+                self._update_version(conn, version)
+            self._update_checkpoint(conn, state_id, Checkpoint(number, state), only_newer=True)
+
+        self._write(f"prune_checkpoint({_q(state_id)}, {number})", rewrite)
+
+    # ----------------------------------------------------------------- reads
+    def _read_head(self, state_id: str) -> int | None:
+        st = self._tables.states
+        stmt = sa.select(st.c.head).where(st.c.state_id == state_id)
+        head = self._read(f"head({_q(state_id)})", lambda c: c.execute(stmt).scalar_one_or_none())
+        return None if head is None else int(head)
+
+    def _read_checkpoint(self, state_id: str) -> Checkpoint | None:
+        st = self._tables.states
+        stmt = sa.select(st.c.checkpoint_version, st.c.checkpoint).where(st.c.state_id == state_id)
+        row = self._read(f"checkpoint({_q(state_id)})", lambda c: c.execute(stmt).first())
+        if row is None:
+            return None
+        if not isinstance(row[1], dict):
+            raise CorruptDataError(
+                f"state {_q(state_id)}",
+                "checkpoint is not a JSON object",
+                backend=self.backend_type,
+            )
+        return Checkpoint(int(row[0]), row[1])
+
+    def get_state(self, state_id: str) -> State:
+        """Return the current state: checkpoint + tail deltas, in one statement.
+
+        One ``UNION ALL`` query reads the checkpoint and the versions after it,
+        so the two come from the same database snapshot.
+
+        Raises:
+            NotFoundError: The state does not exist.
+            CorruptDataError: Stored data cannot be read back.
+        """
+        validate_state_id(state_id)
+        stmt = state_query(self._tables, state_id)
+        rows = self._read(f"get_state({_q(state_id)})", lambda c: c.execute(stmt).all())
+        state = replay_state_rows(state_id, rows, self.backend_type)
+        if state is None:
+            raise NotFoundError("state", state_id)
+        return state
+
+    def _versions(self, op: str, stmt: sa.Select[Any], state_id: str) -> list[StateVersion]:
+        rows = self._read(op, lambda c: c.execute(stmt).mappings().all())
+        return [decode_version(row, state_id) for row in rows]
+
+    def _read_version(
+        self, state_id: str, number: int | None, version_id: str | None
+    ) -> StateVersion | None:
+        v = self._tables.versions
+        if number is not None:
+            cond = v.c.number == number
+        else:
+            if version_id is None or not storable(version_id):
+                return None
+            cond = v.c.id == version_id
+        found = self._versions(
+            f"get_version({_q(state_id)}, {number if number is not None else _q(version_id)})",
+            version_select(self._tables).where(v.c.state_id == state_id, cond),
+            state_id,
+        )
+        return found[0] if found else None
+
+    def get_versions(
+        self, state_id: str, after: int = 0, limit: int | None = None
+    ) -> list[StateVersion]:
+        validate_state_id(state_id)
+        if limit is not None and limit <= 0:
+            return []
+        v = self._tables.versions
+        stmt = (
+            version_select(self._tables)
+            .where(v.c.state_id == state_id, v.c.number > after)
+            .order_by(v.c.number)
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return self._versions(f"get_versions({_q(state_id)}, after={after})", stmt, state_id)
+
+    def get_version_history(
+        self, state_id: str, limit: int = 50, before: int | None = None
+    ) -> list[StateVersion]:
+        validate_state_id(state_id)
+        found: list[StateVersion] = []
+        if limit > 0:
+            v = self._tables.versions
+            stmt = version_select(self._tables).where(v.c.state_id == state_id)
+            if before is not None:
+                stmt = stmt.where(v.c.number < before)
+            stmt = stmt.order_by(v.c.number.desc()).limit(limit)
+            found = self._versions(
+                f"get_version_history({_q(state_id)}, before={before})", stmt, state_id
+            )
+        if not found and self._read_head(state_id) is None:
+            raise NotFoundError("state", state_id)
+        return found
+
+    def get_snapshot(self, state_id: str, snapshot_id: str) -> StateSnapshot:
+        validate_state_id(state_id)
+        s = self._tables.snapshots
+        if not isinstance(snapshot_id, str) or not storable(snapshot_id):
+            raise NotFoundError("snapshot", state_id, snapshot_id)
+        stmt = sa.select(s).where(s.c.state_id == state_id, s.c.id == snapshot_id)
+        row = self._read(
+            f"get_snapshot({_q(state_id)}, {_q(snapshot_id)})",
+            lambda c: c.execute(stmt).mappings().first(),
+        )
+        if row is None:
+            raise NotFoundError("snapshot", state_id, snapshot_id)
+        return decode_snapshot(row, state_id)
+
+    def list_snapshots(self, state_id: str) -> list[StateSnapshot]:
+        validate_state_id(state_id)
+        s = self._tables.snapshots
+        stmt = sa.select(s).where(s.c.state_id == state_id).order_by(s.c.version, s.c.ts, s.c.id)
+        rows = self._read(
+            f"list_snapshots({_q(state_id)})", lambda c: c.execute(stmt).mappings().all()
+        )
+        return [decode_snapshot(row, state_id) for row in rows]
+
+    def list_states(
+        self, prefix: str | None = None, limit: int = 100, after: str | None = None
+    ) -> list[str]:
+        if limit <= 0:
+            self._check_open()
+            return []
+        stmt = list_states_query(self._tables, prefix, limit, after)
+        if stmt is None:
+            self._check_open()
+            return []
+        return list(
+            self._read(
+                f"list_states(prefix={_q(prefix)})", lambda c: c.execute(stmt).scalars().all()
+            )
+        )
+
+    # ---------------------------------------------------------- housekeeping
+    def ping(self) -> None:
+        self._check_open()
+        self._retrying("ping", self._ping_once, self.config.read_timeout)
+
+    def _ping_once(self) -> None:
+        with self._read_engine.connect() as conn:
+            conn.execute(sa.select(sa.literal(1))).scalar_one()
+
+    def stats(self) -> dict[str, Any]:
+        t = self._tables
+        out: dict[str, Any] = {
+            "backend_type": self.backend_type,
+            "dialect": self._engine.dialect.name,
+            "driver": self._engine.dialect.driver,
+            "url": self._redacted,
+            "schema": t.metadata.schema,
+            "table_prefix": self.config.table_prefix,
+            "schema_version": self._schema_version,
+            "closed": self._closed,
+            "pool": self._pool_stats(),
+        }
+        if self._closed:
+            return out
+        counts = counts_query(self._tables)
+        row = self._read("stats", lambda c: c.execute(counts).one())
+        out.update(states=int(row[0]), versions=int(row[1]), snapshots=int(row[2]))
+        return out
+
+    def _pool_stats(self) -> dict[str, Any]:
+        pool = self._engine.pool
+        figures: dict[str, Any] = {"class": type(pool).__name__}
+        if isinstance(pool, QueuePool):
+            figures.update(
+                size=pool.size(),
+                checked_in=pool.checkedin(),
+                checked_out=pool.checkedout(),
+                overflow=pool.overflow(),
+            )
+        return figures
+
+    def close(self) -> None:
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._engine.dispose()
+
+    def __repr__(self) -> str:
+        return (
+            f"SQLBackend(type={self.backend_type!r}, url={self._redacted!r}, "
+            f"schema={self._tables.metadata.schema!r}, table_prefix={self.config.table_prefix!r})"
+        )
+
+
+def _q(value: Any) -> str:
+    # Bounded repr for operation names: ids may be up to 1024 characters.
+    return short_repr(value, 60)

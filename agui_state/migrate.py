@@ -1,0 +1,568 @@
+"""Export, import and backend-to-backend migration of whole states.
+
+Export dump format
+==================
+
+:func:`export_data` returns a plain, JSON-serializable dict (``json.dumps``
+it as is). It carries each state's **full history**, not only its current
+value, so an import restores exactly what was exported: version ids, numbers,
+timestamps, metadata, checkpoints and snapshots::
+
+    {
+      "format": "agui-state-export",       # always this string
+      "format_version": 1,                 # bumped on any incompatible change
+      "exported_at": "2024-05-01T12:00:00.000000+00:00",
+      "states": [
+        {
+          "state_id": "thread-1",
+          "head": 42,                      # newest version number (0: no versions)
+          "versions": [ ... ],             # StateVersion.to_dict(), ascending, consecutive,
+                                           # ending at head; a pruned history starts at k > 1
+                                           # and its first version carries a "checkpoint"
+          "snapshots": [ ... ],            # StateSnapshot.to_dict()
+          "checkpoint": {"version": 40, "state": { ... }}
+                                           # the backend's latest full state and its version
+        }
+      ]
+    }
+
+The version and snapshot dicts are the stored shape documented in
+:mod:`agui_state.models`.
+
+Import and migration rules
+==========================
+
+* :func:`import_data` validates the whole dump (format, field types, version
+  numbering, JSON values, conflicts with existing states) **before writing
+  anything**; errors are :class:`~agui_state.errors.ValidationError` naming
+  the state and the field. Each state is then written in one backend
+  transaction, so a state is imported completely or not at all.
+* :func:`migrate` copies states between any two backends in transactions of
+  ``batch_size`` versions. It is idempotent and resumable: a destination that
+  already holds a prefix of a state's history (same version id at its head)
+  receives only the versions after it; a destination whose history diverges is
+  a :class:`~agui_state.errors.ConflictError`. It verifies the result.
+
+A history pruned to zero versions (``prune_history(keep_last=0)``) has a head
+above zero but no version left to carry that number; the storage contract
+cannot recreate it, so import and migration refuse it with a
+:class:`~agui_state.errors.ValidationError` rather than renumbering it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agui_state._dump import (
+    EXPORT_FORMAT,
+    EXPORT_FORMAT_VERSION,
+    StateDump,
+    parse_dump,
+    pruned_to_zero,
+)
+from agui_state.backends import create_backend
+from agui_state.backends.base import (
+    Checkpoint,
+    StorageBackend,
+    Write,
+    validate_state_id,
+)
+from agui_state.config import StorageConfig
+from agui_state.errors import (
+    ConfigError,
+    ConflictError,
+    CorruptDataError,
+    NotFoundError,
+    StateError,
+    StorageError,
+)
+from agui_state.models import State, StateSnapshot, StateVersion, utcnow
+from agui_state.patch import json_equal
+
+__all__ = [
+    "EXPORT_FORMAT",
+    "EXPORT_FORMAT_VERSION",
+    "BackendLike",
+    "ImportReport",
+    "MigrationReport",
+    "ProgressCallback",
+    "export_data",
+    "import_data",
+    "migrate",
+]
+
+BackendLike = StorageBackend | StorageConfig | str
+"""A backend instance, a configuration, or a backend URL."""
+
+ProgressCallback = Callable[[int, int, str], None]
+"""Called as ``progress(done, total, state_id)``, counting versions."""
+
+
+@dataclass
+class ImportReport:
+    """What :func:`import_data` did.
+
+    Attributes:
+        imported: States written (created, or replaced with ``overwrite``).
+        skipped: States already present and identical (same head, same head id).
+        versions_written: Versions written in total.
+        snapshots_written: Snapshots written in total (including snapshots
+            added to skipped states that lacked them).
+    """
+
+    imported: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    versions_written: int = 0
+    snapshots_written: int = 0
+
+
+@dataclass
+class MigrationReport:
+    """What :func:`migrate` did.
+
+    Attributes:
+        states: Every state considered, in order.
+        copied: States that received versions (or were created).
+        up_to_date: States the destination already held completely.
+        versions_copied: Versions written to the destination.
+        snapshots_copied: Snapshots written to the destination.
+        verified: Heads, version ids and snapshot counts were checked equal.
+    """
+
+    states: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)
+    up_to_date: list[str] = field(default_factory=list)
+    versions_copied: int = 0
+    snapshots_copied: int = 0
+    verified: bool = False
+
+
+# ---------------------------------------------------------------------- export
+def export_data(backend: StorageBackend, state_ids: Iterable[str] | None = None) -> dict[str, Any]:
+    """Dump states with their full history and snapshots (format: module docstring).
+
+    Args:
+        backend: Where to read from.
+        state_ids: States to export; ``None`` exports every state.
+
+    Returns:
+        A JSON-serializable dict.
+
+    Raises:
+        NotFoundError: A requested state does not exist.
+        StorageError: The backend failed.
+    """
+    ids = list(backend.iter_states()) if state_ids is None else list(state_ids)
+    states = [_export_state(backend, validate_state_id(sid)) for sid in ids]
+    return {
+        "format": EXPORT_FORMAT,
+        "format_version": EXPORT_FORMAT_VERSION,
+        "exported_at": utcnow().isoformat(timespec="microseconds"),
+        "states": states,
+    }
+
+
+def _export_state(backend: StorageBackend, state_id: str) -> dict[str, Any]:
+    # Checkpoint first, then versions: a write landing in between only adds
+    # versions after the checkpoint, so the dump stays self-consistent.
+    cp = _read_checkpoint(backend, state_id)
+    versions = backend.get_versions(state_id)
+    head = versions[-1].number if versions else backend.head_version(state_id)
+    return {
+        "state_id": state_id,
+        "head": head,
+        "versions": [v.to_dict() for v in versions],
+        "snapshots": [s.to_dict() for s in backend.list_snapshots(state_id)],
+        "checkpoint": {"version": cp.version, "state": cp.state},
+    }
+
+
+def _read_checkpoint(backend: StorageBackend, state_id: str) -> Checkpoint:
+    # The latest checkpoint is part of the storage contract but read through
+    # its internal hook: export must carry it to restore a state exactly.
+    cp = backend._read_checkpoint(state_id)
+    if cp is None:
+        raise NotFoundError("state", state_id)
+    return cp
+
+
+# ---------------------------------------------------------------------- import
+def import_data(backend: StorageBackend, dump: Any, *, overwrite: bool = False) -> ImportReport:
+    """Restore an :func:`export_data` dump into ``backend``.
+
+    Args:
+        backend: Where to write.
+        dump: The dict produced by :func:`export_data` (possibly through JSON).
+        overwrite: Replace states that already exist with different content
+            (each is deleted, then written).
+
+    Returns:
+        What was imported or skipped.
+
+    Raises:
+        ValidationError: The dump is malformed (names the state and field);
+            nothing was written.
+        ConflictError: A state already exists with different content and
+            ``overwrite`` is false; nothing was written.
+        StorageError: The backend failed; states written before the failure
+            stay, the failing state is not written at all.
+    """
+    parsed = parse_dump(dump)
+    plan: list[tuple[StateDump, str]] = []
+    for sd in parsed:
+        plan.append((sd, _import_action(backend, sd, overwrite)))
+    report = ImportReport()
+    for sd, action in plan:
+        if action == "skip":
+            missing = _missing_snapshots(backend, sd.state_id, sd.snapshots)
+            if missing:
+                backend.write_batch([Write.of_snapshot(sd.state_id, s) for s in missing])
+            report.snapshots_written += len(missing)
+            report.skipped.append(sd.state_id)
+            continue
+        if action == "replace":
+            backend.delete_state(sd.state_id)
+        writes = _state_writes(
+            sd.state_id,
+            sd.checkpoint,
+            sd.versions,
+            opening=True,
+            head_state=sd.head_state,
+            head=sd.head,
+        )
+        writes += [Write.of_snapshot(sd.state_id, s) for s in sd.snapshots]
+        backend.write_batch(writes)
+        report.imported.append(sd.state_id)
+        report.versions_written += len(sd.versions)
+        report.snapshots_written += len(sd.snapshots)
+    return report
+
+
+def _import_action(backend: StorageBackend, sd: StateDump, overwrite: bool) -> str:
+    """Return ``"create"``, ``"skip"`` or ``"replace"`` for one dumped state."""
+    try:
+        head = backend.head_version(sd.state_id)
+    except NotFoundError:
+        return "create"
+    if head == sd.head:
+        if head == 0:
+            same = json_equal(backend.get_state(sd.state_id), sd.checkpoint.state)
+        else:
+            try:
+                same = backend.get_version(sd.state_id, head).id == sd.versions[-1].id
+            except NotFoundError:
+                same = False
+        if same:
+            return "skip"
+    if overwrite:
+        return "replace"
+    raise ConflictError(
+        sd.state_id,
+        sd.head,
+        head,
+        "the state already exists with different content; pass overwrite=True to replace it",
+    )
+
+
+def _missing_snapshots(
+    backend: StorageBackend, state_id: str, snapshots: Sequence[StateSnapshot]
+) -> list[StateSnapshot]:
+    have = {s.id for s in backend.list_snapshots(state_id)}
+    return [s for s in snapshots if s.id not in have]
+
+
+def _state_writes(
+    state_id: str,
+    cp: Checkpoint,
+    versions: Sequence[StateVersion],
+    *,
+    opening: bool,
+    head_state: State | None = None,
+    head: int = 0,
+) -> list[Write]:
+    """Build the writes that recreate (part of) a state's history.
+
+    Args:
+        state_id: The state.
+        cp: The source's latest checkpoint.
+        versions: The versions to write, ascending.
+        opening: These are the first writes of an absent state: a base state
+            at version 0 that is not ``{}`` (or has no versions on top) is
+            stored first.
+        head_state: When given, stored last as the latest checkpoint at
+            ``head``: needed when no version carries the source's checkpoint
+            (it was written with ``set_state``), so the destination does not
+            have to replay the whole history on every read.
+        head: The head the ``head_state`` belongs to.
+    """
+    writes: list[Write] = []
+    if opening and cp.version == 0 and (not versions or not json_equal(cp.state, {})):
+        writes.append(Write.of_state(state_id, cp.state, expected_version=0))
+    writes += [Write.of_version(state_id, v) for v in versions]
+    if head_state is not None:
+        writes.append(Write.of_state(state_id, head_state, expected_version=head))
+    return writes
+
+
+# --------------------------------------------------------------------- migrate
+def _open(target: BackendLike, role: str) -> tuple[StorageBackend, bool]:
+    """Return (backend, owned): URLs and configs are opened (and owned) here."""
+    if isinstance(target, StorageBackend):
+        return target, False
+    if isinstance(target, (str, StorageConfig)):
+        return create_backend(target), True
+    raise ConfigError(
+        role, f"expected a backend, a StorageConfig or a URL, got {type(target).__name__}"
+    )
+
+
+def _progress_reporter(progress: bool | ProgressCallback) -> tuple[ProgressCallback | None, Any]:
+    """Return (callback, tqdm bar or None) for the ``progress`` argument."""
+    if progress is False or progress is None:
+        return None, None
+    if progress is True:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError as exc:
+            raise ConfigError(
+                "progress", "progress=True needs tqdm: pip install 'agui-state[jupyter]'"
+            ) from exc
+        bar = tqdm(total=0, unit="version", desc="migrate")
+
+        def update(done: int, total: int, state_id: str) -> None:
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(state_id[:40], refresh=False)
+            bar.refresh()
+
+        return update, bar
+    if callable(progress):
+        return progress, None
+    raise ConfigError("progress", f"expected a bool or a callable, got {type(progress).__name__}")
+
+
+def migrate(
+    source: BackendLike,
+    destination: BackendLike,
+    state_ids: Iterable[str] | None = None,
+    *,
+    progress: bool | ProgressCallback = False,
+    batch_size: int = 500,
+) -> MigrationReport:
+    """Copy states with their history and snapshots from one backend to another.
+
+    Idempotent and resumable: run it again after an interruption and it
+    copies only what is missing. Backends given as URLs or configurations are
+    opened and closed here; backend instances are left open.
+
+    Args:
+        source: Backend (or URL / config) to read.
+        destination: Backend (or URL / config) to write.
+        state_ids: States to copy; ``None`` copies every state of the source.
+        progress: ``True`` shows a tqdm progress bar; a callable is called as
+            ``progress(done, total, state_id)`` counting versions.
+        batch_size: Versions written per destination transaction.
+
+    Returns:
+        What was copied, with ``verified`` set.
+
+    Raises:
+        ConflictError: A destination state's history diverges from the
+            source's (different version id at the same number) or is ahead.
+        StorageError: A backend failed, or verification found a difference
+            (the message names the state).
+        ConfigError: An argument is invalid, or tqdm is missing for ``progress=True``.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError("batch_size", f"must be a positive integer, got {batch_size!r}")
+    callback, bar = _progress_reporter(progress)
+    src, own_src = _open(source, "source")
+    try:
+        dst, own_dst = _open(destination, "destination")
+    except BaseException:
+        if own_src:
+            src.close()
+        raise
+    try:
+        ids = (
+            list(src.iter_states())
+            if state_ids is None
+            else [validate_state_id(s) for s in state_ids]
+        )
+        plans = [_plan(src, dst, sid) for sid in ids]
+        total = sum(p.to_copy for p in plans)
+        report = MigrationReport(states=list(ids))
+        done = 0
+        for plan in plans:
+            done = _copy_state(src, dst, plan, report, batch_size, done, total, callback)
+        for sid in ids:
+            _verify(src, dst, sid, batch_size)
+        report.verified = True
+        return report
+    finally:
+        if bar is not None:
+            bar.close()
+        try:
+            if own_dst:
+                dst.close()
+        finally:
+            if own_src:
+                src.close()
+
+
+@dataclass
+class _Plan:
+    state_id: str
+    src_head: int
+    dst_head: int | None
+    to_copy: int
+
+
+def _plan(src: StorageBackend, dst: StorageBackend, sid: str) -> _Plan:
+    """Check a state's destination against the source; decide what to copy."""
+    src_head = src.head_version(sid)
+    dst_head = dst._read_head(sid)
+    if dst_head is None:
+        first = src.get_versions(sid, limit=1)
+        start = first[0].number - 1 if first else src_head
+        return _Plan(sid, src_head, None, src_head - start)
+    if dst_head > src_head:
+        raise ConflictError(sid, src_head, dst_head, "the destination is ahead of the source")
+    if dst_head == 0:
+        first = src.get_versions(sid, limit=1)
+        if first and first[0].number > 1:
+            raise ConflictError(
+                sid, 0, 0, "the destination has an empty state but the source history is pruned"
+            )
+        base = _read_checkpoint(src, sid)
+        src_base = base.state if base.version == 0 else {}
+        if not json_equal(dst.get_state(sid), src_base):
+            raise ConflictError(sid, 0, 0, "destination and source differ at version 0")
+    else:
+        try:
+            theirs = src.get_version(sid, dst_head).id
+        except NotFoundError:
+            raise ConflictError(
+                sid,
+                dst_head,
+                src_head,
+                f"the source no longer has version {dst_head} (pruned): cannot compare",
+            ) from None
+        mine = dst.get_version(sid, dst_head).id
+        if mine != theirs:
+            raise ConflictError(
+                sid,
+                dst_head,
+                dst_head,
+                f"version {dst_head} is {mine!r} in the destination, {theirs!r} in the source",
+            )
+    return _Plan(sid, src_head, dst_head, src_head - dst_head)
+
+
+def _copy_state(
+    src: StorageBackend,
+    dst: StorageBackend,
+    plan: _Plan,
+    report: MigrationReport,
+    batch_size: int,
+    done: int,
+    total: int,
+    callback: ProgressCallback | None,
+) -> int:
+    sid = plan.state_id
+    cp = _read_checkpoint(src, sid)
+    opening = plan.dst_head is None
+    after = plan.dst_head or 0
+    copied = 0
+    if opening and plan.src_head > 0 and not src.get_versions(sid, limit=1):
+        raise pruned_to_zero(sid, plan.src_head)
+    # A checkpoint the source stored with set_state (not carried by a version)
+    # is recreated by storing the state at the head in the last batch.
+    explicit_cp = 0 < cp.version <= plan.src_head and not _carried_by_version(src, sid, cp.version)
+    while opening or after < plan.src_head:
+        page = [
+            v
+            for v in src.get_versions(sid, after=after, limit=batch_size)
+            if v.number <= plan.src_head
+        ]
+        if opening and page and page[0].number > 1 and page[0].checkpoint is None:
+            raise CorruptDataError(
+                f"state {sid!r} version {page[0].number}",
+                "the oldest stored version of a pruned history carries no checkpoint",
+            )
+        if not page and not opening:
+            raise StorageError(
+                f"state {sid!r}: source versions after {after} vanished during migration"
+            )
+        last = not page or page[-1].number >= plan.src_head
+        head_state = src.state_at(sid, plan.src_head) if last and explicit_cp else None
+        writes = _state_writes(
+            sid, cp, page, opening=opening, head_state=head_state, head=plan.src_head
+        )
+        if writes:
+            # One transaction per page: an interruption leaves a clean prefix
+            # of the history, which the next run continues from.
+            dst.write_batch(writes)
+        opening = False
+        copied += len(page)
+        done += len(page)
+        if page:
+            after = page[-1].number
+        if callback is not None:
+            callback(done, total, sid)
+        if last:
+            break
+    missing = _missing_snapshots(dst, sid, src.list_snapshots(sid))
+    for start in range(0, len(missing), batch_size):
+        dst.write_batch([Write.of_snapshot(sid, s) for s in missing[start : start + batch_size]])
+    report.snapshots_copied += len(missing)
+    report.versions_copied += copied
+    if copied or plan.dst_head is None:
+        report.copied.append(sid)
+    else:
+        report.up_to_date.append(sid)
+        if callback is not None:
+            callback(done, total, sid)
+    return done
+
+
+def _carried_by_version(src: StorageBackend, sid: str, number: int) -> bool:
+    """Whether the source's version ``number`` carries a checkpoint."""
+    try:
+        return src.get_version(sid, number).checkpoint is not None
+    except NotFoundError:
+        return False
+
+
+def _verify(src: StorageBackend, dst: StorageBackend, sid: str, page_size: int) -> None:
+    """Check that a state is identical in both backends, or raise StorageError naming it."""
+    src_head, dst_head = src.head_version(sid), dst._read_head(sid)
+    if dst_head != src_head:
+        raise StorageError(
+            f"verification failed for state {sid!r}: head {dst_head} != source head {src_head}"
+        )
+    after, count = 0, 0
+    while True:
+        a = src.get_versions(sid, after=after, limit=page_size)
+        b = dst.get_versions(sid, after=after, limit=page_size)
+        if [(v.number, v.id) for v in a] != [(v.number, v.id) for v in b]:
+            raise StorageError(
+                f"verification failed for state {sid!r}: versions after {after} differ "
+                f"({len(b)} in the destination page, {len(a)} in the source page)"
+            )
+        count += len(a)
+        if len(a) < page_size:
+            break
+        after = a[-1].number
+    failed = f"verification failed for state {sid!r}"
+    ns, nd = len(src.list_snapshots(sid)), len(dst.list_snapshots(sid))
+    if ns != nd:
+        raise StorageError(f"{failed}: {nd} snapshots in the destination, {ns} in the source")
+    try:
+        same = json_equal(src.get_state(sid), dst.get_state(sid))
+    except StateError as exc:
+        raise StorageError(f"{failed}: {exc}") from exc
+    if not same:
+        raise StorageError(f"{failed}: current state differs ({count} versions compared)")

@@ -1,0 +1,630 @@
+"""SQL backend specifics (beyond the conformance suite): URLs, migrations,
+identifier quoting, hostile values, lossless JSON, ordering, query plans and
+the statements an update runs.
+
+Tests parametrized over ``dialect`` run on SQLite (a file in ``tmp_path``)
+and on a real PostgreSQL (``postgres`` mark; a private table prefix inside
+the session schema from ``tests/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from agui_state.backends import create_backend
+from agui_state.backends.sql import SQLBackend, prefix_upper_bound
+from agui_state.config import StorageConfig
+from agui_state.errors import ConfigError, StorageError, ValidationError
+from tests.backends._conformance_helpers import make_snapshot, make_version
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+MakeBackend = Callable[..., SQLBackend]
+
+
+def _unique_prefix() -> str:
+    return f"s{uuid.uuid4().hex[:10]}_"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def dialect(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def base_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if dialect == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def make_backend(
+    dialect: str, base_url: str, request: pytest.FixtureRequest
+) -> Iterator[MakeBackend]:
+    """Open SQLBackends on this test's storage (same prefix unless overridden)."""
+    opened: list[SQLBackend] = []
+    defaults: dict[str, Any] = {"table_prefix": _unique_prefix()}
+    if dialect == "postgresql":
+        defaults["schema"] = request.getfixturevalue("postgres_schema")
+
+    def make(url: str | None = None, **overrides: Any) -> SQLBackend:
+        backend = SQLBackend(StorageConfig.from_url(url or base_url, **{**defaults, **overrides}))
+        opened.append(backend)
+        return backend
+
+    yield make
+    for backend in opened:
+        backend.close()
+
+
+@pytest.fixture
+def backend(make_backend: MakeBackend) -> SQLBackend:
+    return make_backend()
+
+
+def scalar(backend: SQLBackend, stmt: Any) -> Any:
+    with backend._engine.connect() as conn:
+        return conn.execute(stmt).scalar()
+
+
+class Captured:
+    """SQL statements a backend sent, with their parameters."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, Any]] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        self.statements.append((statement, params))
+
+    def dml(self) -> list[str]:
+        return [s for s, _ in self.statements if re.match(r"\s*(INSERT|UPDATE|DELETE)", s)]
+
+
+def capture(backend: SQLBackend, call: Callable[[], Any]) -> Captured:
+    captured = Captured()
+    event.listen(backend._engine, "before_cursor_execute", captured)
+    try:
+        call()
+    finally:
+        event.remove(backend._engine, "before_cursor_execute", captured)
+    return captured
+
+
+# ------------------------------------------------------------------ URLs
+@pytest.mark.parametrize(
+    "url", ["postgresql://u:pw@h/db", "postgres://u:pw@h/db", "postgresql+psycopg://u:pw@h/db"]
+)
+def test_postgres_urls_use_psycopg3(url: str) -> None:
+    # No I/O at construction: the engine connects on first use.
+    backend = SQLBackend(StorageConfig.from_url(url))
+    try:
+        assert backend._engine.dialect.driver == "psycopg"
+        assert backend.backend_type == "postgresql"
+        assert "pw" not in repr(backend)
+    finally:
+        backend.close()
+
+
+def test_sqlite_backend_type_and_registry(tmp_path: Path) -> None:
+    backend = create_backend(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        assert isinstance(backend, SQLBackend)
+        assert backend.backend_type == "sqlite"
+    finally:
+        backend.close()
+
+
+def test_non_sql_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as exc:
+        SQLBackend(StorageConfig(type="sqlite", connection_url="mysql://u:secret@h/db"))
+    assert exc.value.field == "connection_url"
+    assert "secret" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "upper"),
+    [("ab", "ac"), ("a\U0010ffff", "b"), ("\U0010ffff", None), ("\ud7ff", "\ue000"), ("", None)],
+)
+def test_prefix_upper_bound(prefix: str, upper: str | None) -> None:
+    assert prefix_upper_bound(prefix) == upper
+
+
+# ------------------------------------------------------------ migrations
+def test_migrations_recorded_and_idempotent(make_backend: MakeBackend) -> None:
+    first = make_backend(auto_setup=False)
+    first.setup()
+    first.setup()
+    second = make_backend()  # same prefix: auto setup finds everything applied
+    second.set_state("doc", {"a": 1})
+    mig = first._tables.migrations
+    with first._engine.connect() as conn:
+        rows = conn.execute(sa.select(mig.c.version, mig.c.description)).all()
+    assert [r[0] for r in rows] == [1]
+    assert "states" in rows[0][1]
+    assert first.get_state("doc") == {"a": 1}
+    assert first.stats()["schema_version"] == 1
+
+
+def test_newer_database_schema_is_refused(make_backend: MakeBackend) -> None:
+    backend = make_backend()
+    backend.setup()
+    mig = backend._tables.migrations
+    with backend._engine.begin() as conn:
+        conn.execute(
+            sa.insert(mig).values(version=99, description="future", applied_at=sa.func.now())
+        )
+    with pytest.raises(StorageError, match="newer than this build"):
+        make_backend().setup()
+
+
+def test_no_auto_setup_reports_missing_tables(make_backend: MakeBackend) -> None:
+    backend = make_backend(auto_setup=False)
+    with pytest.raises(StorageError, match=r"setup\(\)"):
+        backend.set_state("doc", {})
+    backend.setup()
+    backend.set_state("doc", {"ok": True})
+    assert backend.get_state("doc") == {"ok": True}
+
+
+_SETUP_WORKER = """
+import sys
+from agui_state.backends.sql import SQLBackend
+from agui_state.config import StorageConfig
+url, prefix, schema = sys.argv[1:4]
+extra = {"schema": schema} if schema else {}
+backend = SQLBackend(StorageConfig.from_url(url, table_prefix=prefix, auto_setup=False, **extra))
+print("ready", flush=True)
+sys.stdin.readline()
+backend.setup()
+backend.set_state(prefix, {"by": prefix})
+backend.close()
+print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_set_up_at_once(
+    dialect: str, base_url: str, request: pytest.FixtureRequest, make_backend: MakeBackend
+) -> None:
+    prefix = _unique_prefix()
+    # PostgreSQL: a fresh schema too, so CREATE SCHEMA itself races.
+    schema = f"agui_setup_{uuid.uuid4().hex[:8]}" if dialect == "postgresql" else ""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SETUP_WORKER, base_url, prefix, schema],
+            cwd=REPO_ROOT,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = [proc.communicate(timeout=60) for proc in procs]
+        for proc, (out, err) in zip(procs, results, strict=True):
+            assert proc.returncode == 0, err
+            assert out.strip() == "done"
+        check = make_backend(
+            table_prefix=prefix, auto_setup=False, **({"schema": schema} if schema else {})
+        )
+        mig = check._tables.migrations
+        with check._engine.connect() as conn:
+            assert conn.execute(sa.select(mig.c.version)).scalars().all() == [1]
+        assert check.get_state(prefix) == {"by": prefix}
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if schema:
+            with make_backend()._engine.begin() as conn:
+                conn.execute(sa.schema.DropSchema(schema, cascade=True, if_exists=True))
+
+
+# ----------------------------------------------------- quoting and values
+def _roundtrip_everything(backend: SQLBackend, sid: str) -> None:
+    v1 = make_version(sid, 1, [{"op": "add", "path": "/a", "value": sid}], metadata={"sid": sid})
+    backend.save_version(sid, v1)
+    snap = make_snapshot(sid, 1, {"a": sid}, label=sid, snapshot_id=sid)
+    backend.save_snapshot(sid, snap)
+    assert backend.get_state(sid) == {"a": sid}
+    assert backend.get_version(sid, v1.id) == v1
+    assert backend.get_snapshot(sid, sid) == snap
+    assert sid in backend.list_states(prefix=sid[:3], limit=1000)
+
+
+def test_mixed_case_prefix_and_schema_are_quoted(dialect: str, make_backend: MakeBackend) -> None:
+    schema = f"Select_{uuid.uuid4().hex[:6]}" if dialect == "postgresql" else None
+    backend = make_backend(table_prefix="Select_", schema=schema)
+    try:
+        _roundtrip_everything(backend, "doc")
+        names = sa.inspect(backend._engine).get_table_names(schema=schema)
+        assert {
+            "Select_states",
+            "Select_versions",
+            "Select_snapshots",
+            "Select_schema_migrations",
+        } <= set(names)
+        assert backend.stats()["versions"] == 1
+    finally:
+        if dialect == "postgresql":
+            with backend._engine.begin() as conn:
+                conn.execute(sa.schema.DropSchema(schema, cascade=True, if_exists=True))
+
+
+@pytest.mark.postgres
+def test_reserved_word_schema_is_quoted(postgres_url: str) -> None:
+    prefix = _unique_prefix()
+    backend = SQLBackend(StorageConfig.from_url(postgres_url, schema="order", table_prefix=prefix))
+    try:
+        _roundtrip_everything(backend, "doc")
+        assert backend.stats()["schema"] == "order"
+    finally:
+        with backend._engine.begin() as conn:
+            backend._tables.metadata.drop_all(conn)
+        # Other runs may share "order": drop it only when it is empty.
+        with contextlib.suppress(sa.exc.DBAPIError), backend._engine.begin() as conn:
+            conn.execute(sa.schema.DropSchema("order"))
+        backend.close()
+
+
+HOSTILE_IDS = [
+    "'; DROP TABLE states; --",
+    '"; DROP SCHEMA public CASCADE; --',
+    "Robert'); DELETE FROM versions;--",
+    "%_\\%",
+    "ünï'cødé\"😀",
+    "x" * 1024,
+    "$1 :name ? %s %(x)s",
+]
+
+
+@pytest.mark.parametrize("sid", HOSTILE_IDS, ids=range(len(HOSTILE_IDS)))
+def test_hostile_state_ids(backend: SQLBackend, sid: str) -> None:
+    _roundtrip_everything(backend, sid)
+    backend.save_version("other", make_version("other", 1))
+    assert backend.list_states(limit=10) == sorted([sid, "other"])
+    backend.delete_state(sid)
+    assert backend.list_states() == ["other"]
+
+
+def test_like_wildcards_in_prefix_are_literal(backend: SQLBackend) -> None:
+    for sid in ["a%b", "a%bc", "axb", "a_b", "aab", "a\\b"]:
+        backend.set_state(sid, {})
+    assert backend.list_states(prefix="a%") == ["a%b", "a%bc"]
+    assert backend.list_states(prefix="a_") == ["a_b"]
+    assert backend.list_states(prefix="a\\") == ["a\\b"]
+
+
+def test_hostile_metadata_and_values(backend: SQLBackend) -> None:
+    nasty = {
+        "sql": "'); DROP TABLE versions; --",
+        "quotes": "\"'`",
+        "long": "é😀" * 50_000,
+        "nul": "a\x00b",
+        "nul\x00key": 1,
+        "surrogate": "\ud800 lone",
+        "nested": {"deep": [[["'"]]]},
+    }
+    v = make_version("doc", 1, [{"op": "add", "path": "/v", "value": nasty}], metadata=nasty)
+    backend.save_version("doc", v)
+    assert backend.get_version("doc", 1) == v
+    assert backend.get_state("doc") == {"v": nasty}
+    snap = make_snapshot("doc", 1, {"v": nasty}, label="\x00 label '", metadata=nasty)
+    backend.save_snapshot("doc", snap)
+    assert backend.get_snapshot("doc", snap.id) == snap
+
+
+@pytest.mark.parametrize(
+    ("field", "make"),
+    [
+        ("version.id", lambda: make_version("doc", 1, version_id="a\x00b")),
+        ("version.parent_id", lambda: make_version("doc", 1, parent_id="p\x00")),
+        ("snapshot.id", lambda: make_snapshot("doc", 0, snapshot_id="s\x00")),
+        ("version.id", lambda: make_version("doc", 1, version_id="\udc80")),
+    ],
+)
+def test_unstorable_ids_are_validation_errors(
+    backend: SQLBackend, field: str, make: Callable[[], Any]
+) -> None:
+    # NUL is kept in JSON values (escaped as \u0000) but PostgreSQL text cannot
+    # hold it: ids with NUL (or a lone surrogate) are refused on both dialects.
+    backend.set_state("doc", {})
+    item = make()
+    with pytest.raises(ValidationError) as exc:
+        if field.startswith("snapshot"):
+            backend.save_snapshot("doc", item)
+        else:
+            backend.save_version("doc", item)
+    assert exc.value.field == field
+    assert backend.head_version("doc") == 0
+    assert backend.list_snapshots("doc") == []
+
+
+def test_lone_surrogate_state_id_is_a_validation_error(backend: SQLBackend) -> None:
+    with pytest.raises(ValidationError) as exc:
+        backend.set_state("bad\ud800", {})
+    assert exc.value.field == "state_id"
+    assert backend.list_states(prefix="bad\ud800") == []
+    backend.set_state("bad\ue000", {})
+    assert backend.list_states(after="bad\ud800") == ["bad\ue000"]
+    assert backend.list_states(after="bad\x00") == ["bad\ue000"]
+
+
+def test_json_round_trip_is_exact(backend: SQLBackend) -> None:
+    # jsonb would turn 1e16 into an int and reorder keys; json/text keeps both.
+    doc = {"z": 1, "a": 1.0, "m": 1e16, "big": 2**70, "tiny": 1e-7, "neg": -0.0, "b": [1.5e300, 0]}
+    v = make_version(
+        "doc", 1, [{"op": "add", "path": "/d", "value": doc}], checkpoint={"d": doc}, metadata=doc
+    )
+    backend.save_version("doc", v)
+    for got in (backend.get_state("doc")["d"], backend.get_version("doc", 1).metadata):
+        assert json.dumps(got) == json.dumps(doc)
+        assert [type(x) for x in got.values()] == [type(x) for x in doc.values()]
+
+
+def test_non_json_values_are_rejected_before_writing(backend: SQLBackend) -> None:
+    with pytest.raises(ValidationError) as exc:
+        backend.save_version("doc", make_version("doc", 1, metadata={"x": float("nan")}))
+    assert exc.value.field == "version.metadata"
+    with pytest.raises(ValidationError) as exc:
+        backend.set_state("doc", {"s": {1, 2}})
+    assert exc.value.field == "state"
+    assert not backend.exists("doc")
+
+
+def test_ids_sort_in_code_point_order(backend: SQLBackend) -> None:
+    ids = [
+        "a",
+        "B",
+        "é",
+        "😀",
+        "\uffff",
+        "z",
+        "aa",
+        "a b",
+        "A",
+        "_",
+        "~",
+        "\u00e9t\u00e9",
+        "e\u0301",
+    ]
+    for sid in ids:
+        backend.set_state(sid, {})
+    assert backend.list_states(limit=100) == sorted(ids)
+    paged: list[str] = []
+    after: str | None = None
+    while page := backend.list_states(limit=3, after=after):
+        paged.extend(page)
+        after = page[-1]
+    assert paged == sorted(ids)
+
+
+# ------------------------------------------------------------- statements
+def test_update_is_one_insert_and_one_head_update(backend: SQLBackend) -> None:
+    backend.save_version(
+        "doc", make_version("doc", 1, [{"op": "add", "path": "/big", "value": "x" * 10_000}])
+    )
+    plain = capture(backend, lambda: backend.save_version("doc", make_version("doc", 2, [])))
+    dml = plain.dml()
+    assert len(dml) == 2, dml
+    assert dml[0].startswith("UPDATE") and "versions" not in dml[0].split("WHERE")[0]
+    assert "checkpoint" not in dml[0].split("WHERE")[0]  # the state is not rewritten
+    assert dml[1].startswith("INSERT") and "versions" in dml[1]
+    with_cp = capture(
+        backend,
+        lambda: backend.save_version("doc", make_version("doc", 3, [], checkpoint={"big": "y"})),
+    )
+    assert "checkpoint" in with_cp.dml()[0].split("WHERE")[0]
+    assert backend.get_state("doc") == {"big": "y"}
+
+
+def test_batch_of_many_versions_is_one_head_update(backend: SQLBackend) -> None:
+    versions = [
+        make_version("doc", n, [{"op": "add", "path": f"/k{n}", "value": n}]) for n in range(1, 201)
+    ]
+
+    backend.setup()
+
+    def commit() -> None:
+        with backend.begin_transaction() as tx:
+            for v in versions:
+                tx.save_version("doc", v)
+
+    dml = capture(backend, commit).dml()
+    assert len(dml) == 2, dml
+    assert backend.head_version("doc") == 200
+    assert backend.get_state("doc") == {f"k{n}": n for n in range(1, 201)}
+
+
+def test_delete_state_cascades(backend: SQLBackend) -> None:
+    for sid in ("gone", "kept"):
+        backend.save_version(sid, make_version(sid, 1))
+        backend.save_snapshot(sid, make_snapshot(sid, 1))
+    backend.delete_state("gone")
+    t = backend._tables
+    for table in (t.states, t.versions, t.snapshots):
+        count = sa.select(sa.func.count()).select_from(table)
+        assert scalar(backend, count.where(table.c.state_id == "gone")) == 0
+        assert scalar(backend, count.where(table.c.state_id == "kept")) == 1
+
+
+def test_stats_ping_and_close(backend: SQLBackend) -> None:
+    backend.save_version("doc", make_version("doc", 1))
+    backend.save_snapshot("doc", make_snapshot("doc", 1))
+    backend.ping()
+    stats = backend.stats()
+    assert stats["backend_type"] == stats["dialect"] == backend._engine.dialect.name
+    assert (stats["states"], stats["versions"], stats["snapshots"]) == (1, 1, 1)
+    assert stats["table_prefix"] == backend.config.table_prefix
+    if stats["dialect"] == "postgresql":
+        assert stats["schema"] == backend.config.schema
+        assert set(stats["pool"]) >= {"size", "checked_in", "checked_out", "overflow"}
+        assert stats["pool"]["size"] == backend.config.max_connections
+    backend.close()
+    backend.close()
+    with pytest.raises(StorageError, match="closed"):
+        backend.ping()
+
+
+@pytest.mark.postgres
+def test_password_never_shown(postgres_url: str, postgres_schema: str) -> None:
+    # The local server trusts connections, so a made-up password still logs in.
+    secret = "s3cr3t-pw"
+    url = postgres_url.replace("://postgres@", f"://postgres:{secret}@")
+    backend = SQLBackend(
+        StorageConfig.from_url(url, schema=postgres_schema, table_prefix=_unique_prefix())
+    )
+    try:
+        backend.set_state("doc", {})
+        for shown in (repr(backend), repr(backend.stats()), repr(backend.config)):
+            assert secret not in shown
+        assert "***" in backend.stats()["url"]
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+def test_sqlite_uses_wal(make_backend: MakeBackend) -> None:
+    backend = make_backend()
+    backend.set_state("doc", {})
+    assert scalar(backend, sa.text("PRAGMA journal_mode")) == "wal"
+    assert scalar(backend, sa.text("PRAGMA foreign_keys")) == 1
+
+
+# ------------------------------------------------------------ query plans
+def _plans(backend: SQLBackend, calls: list[Callable[[], Any]]) -> list[tuple[str, str]]:
+    """Run ``calls``, then EXPLAIN every SELECT they sent."""
+    out: list[tuple[str, str]] = []
+    for call in calls:
+        for statement, params in capture(backend, call).statements:
+            if not statement.lstrip().startswith("SELECT") or "set_config" in statement:
+                continue
+            with backend._engine.connect() as conn:
+                if backend.backend_type == "postgresql":
+                    rows = conn.exec_driver_sql("EXPLAIN " + statement, params).all()
+                    plan = "\n".join(r[0] for r in rows)
+                else:
+                    rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+                    plan = "\n".join(str(r[-1]) for r in rows)
+            out.append((statement, plan))
+    return out
+
+
+def _read_calls(backend: SQLBackend) -> list[Callable[[], Any]]:
+    return [
+        lambda: backend.get_version_history("big", limit=50, before=50_000),
+        lambda: backend.get_version_history("big", limit=50),
+        lambda: backend.get_version("big", 777),
+        lambda: backend.get_version("big", "id-777"),
+        lambda: backend.get_versions("big", after=99_990),
+        lambda: backend.get_state("big"),
+        lambda: backend.list_states(limit=10, after="st-010000"),
+        lambda: backend.list_states(prefix="st-01", limit=10, after="st-010500"),
+        lambda: backend.list_snapshots("big"),
+        lambda: backend.head_version("big"),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "dialect", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_postgres_reads_are_index_scans(make_backend: MakeBackend) -> None:
+    backend = make_backend()
+    backend.setup()
+    t = backend._tables
+    with backend._engine.begin() as conn:
+        q = conn.dialect.identifier_preparer.format_table
+        conn.exec_driver_sql(
+            f"INSERT INTO {q(t.states)} "
+            "(state_id, head, checkpoint_version, checkpoint, created_at, updated_at) "
+            "SELECT 'st-' || lpad(g::text, 6, '0'), 0, 0, '{}'::json, now(), now() "
+            "FROM generate_series(1, 20000) g "
+            "UNION ALL SELECT 'big', 100000, 100000, '{}'::json, now(), now()"
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO {q(t.versions)} (state_id, number, id, parent_id, ts, delta, metadata) "
+            "SELECT 'big', g, 'id-' || g, NULL, now(), '[]'::json, '{}'::json "
+            "FROM generate_series(1, 100000) g"
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO {q(t.snapshots)} (state_id, id, version, ts, label, metadata, state) "
+            "SELECT 'st-' || lpad(g::text, 6, '0'), 's', 0, now(), NULL, '{}'::json, '{}'::json "
+            "FROM generate_series(1, 20000) g"
+        )
+        for table in (t.states, t.versions, t.snapshots):
+            conn.exec_driver_sql(f"ANALYZE {q(table)}")
+    assert len(backend.get_version_history("big", limit=50, before=50_000)) == 50
+    plans = _plans(backend, _read_calls(backend))
+    assert len(plans) >= len(_read_calls(backend))
+    if os.environ.get("AGUI_STATE_SHOW_PLANS"):
+        for statement, plan in plans:
+            print(f"{statement}\n{plan}\n")
+    for statement, plan in plans:
+        assert "Seq Scan" not in plan, f"{statement}\n{plan}"
+        assert "Index" in plan, f"{statement}\n{plan}"
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+def test_sqlite_reads_are_index_searches(make_backend: MakeBackend) -> None:
+    backend = make_backend()
+    backend.setup()
+    t = backend._tables
+    with backend._engine.begin() as conn:
+        states = [
+            {"state_id": f"st-{i:06d}", "head": 0, "checkpoint_version": 0, "checkpoint": {}}
+            for i in range(1, 2001)
+        ]
+        states.append(
+            {"state_id": "big", "head": 5000, "checkpoint_version": 5000, "checkpoint": {}}
+        )
+        now = sa.func.current_timestamp()
+        conn.execute(sa.insert(t.states).values(created_at=now, updated_at=now), states)
+        conn.execute(
+            sa.insert(t.versions).values(ts=now),
+            [
+                {
+                    "state_id": "big",
+                    "number": n,
+                    "id": f"id-{n}",
+                    "parent_id": None,
+                    "delta": [],
+                    "metadata": {},
+                }
+                for n in range(1, 5001)
+            ],
+        )
+    plans = _plans(backend, _read_calls(backend))
+    ours = (t.states.name, t.versions.name, t.snapshots.name)
+    for statement, plan in plans:
+        for line in plan.splitlines():
+            assert not any(re.match(rf"SCAN {name}\b", line) for name in ours), (
+                f"{statement}\n{plan}"
+            )

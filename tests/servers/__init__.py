@@ -1,0 +1,1 @@
+"""Throwaway server processes the test suite starts itself (Redis Cluster, private Redis)."""
