@@ -1,4 +1,4 @@
-"""Validation of export dumps (the format is documented in :mod:`agui_state.migrate`).
+"""Validation of export dumps (the format is documented in :mod:`agui_state.migration`).
 
 Internal module of the migration layer. :func:`parse_dump` checks a whole
 dump before anything is written: the envelope, every version and snapshot

@@ -21,7 +21,7 @@ def validate_state_id(state_id: Any) -> str:
     """Check a state id and return it.
 
     Any non-empty string of at most :data:`MAX_STATE_ID_LENGTH` characters
-    without NUL is accepted: backends encode ids so that none can escape their
+    without NUL or lone surrogates is accepted: backends encode ids so that none can escape their
     namespace (path traversal, SQL, Redis hash tags).
 
     Args:
@@ -43,4 +43,12 @@ def validate_state_id(state_id: Any) -> str:
         )
     if "\x00" in state_id:
         raise ValidationError("state_id", f"contains NUL: {state_id[:40]!r}")
+    try:
+        # Every backend stores ids as UTF-8 (file names, SQL text, Redis keys);
+        # a lone surrogate cannot be, so it is refused the same way everywhere.
+        state_id.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            "state_id", f"not valid Unicode (lone surrogate at {exc.start}): {state_id[:40]!r}"
+        ) from exc
     return state_id

@@ -37,6 +37,7 @@ from agui_state.backends import create_backend
 from agui_state.backends.base import StorageBackend, Write
 from agui_state.config import StorageConfig
 from agui_state.errors import (
+    ConflictError,
     CorruptDataError,
     NotFoundError,
     StateError,
@@ -46,7 +47,7 @@ from agui_state.models import JSONValue, State, StateSnapshot, StateVersion
 from agui_state.store import StateChange, StateStore, StoreOptions
 
 if TYPE_CHECKING:
-    from agui_state.migrate import ImportReport
+    from agui_state.migration import ImportReport
 
 __all__ = ["PersistentStateStore", "PersistentTransaction"]
 
@@ -118,6 +119,7 @@ class PersistentStateStore:
         self._closed = False
         self._persisted: int | None = None
         self._write_errors = 0
+        self._conflicts = 0
         self._last_error: str | None = None
         self._versions_written = 0
         self._batches_written = 0
@@ -222,7 +224,11 @@ class PersistentStateStore:
         except Exception as exc:
             if not self._stored_already(version):
                 self._record_error(exc)
-                self._log.warning(
+                # A lost race is an expected outcome the caller handles (refresh
+                # and retry); only real storage failures deserve a warning.
+                level = logging.DEBUG if isinstance(exc, ConflictError) else logging.WARNING
+                self._log.log(
+                    level,
                     "state %r: version %d not persisted, write aborted: %s",
                     self.state_id,
                     version.number,
@@ -264,7 +270,11 @@ class PersistentStateStore:
 
     def _record_error(self, exc: BaseException) -> None:
         with self._stats_lock:
-            self._write_errors += 1
+            if isinstance(exc, ConflictError):
+                # Lost races are counted apart: they are not storage failures.
+                self._conflicts += 1
+            else:
+                self._write_errors += 1
             self._last_error = str(exc)
 
     # ------------------------------------------------------------ loading
@@ -495,6 +505,7 @@ class PersistentStateStore:
                 "queue_capacity": 0,
                 "queue_full_policy": None,
                 "write_errors": self._write_errors,
+                "conflicts": self._conflicts,
                 "last_error": self._last_error,
                 "batches_written": self._batches_written,
                 "versions_written": self._versions_written,
@@ -516,9 +527,9 @@ class PersistentStateStore:
     def export_data(self, state_ids: Iterable[str] | None = None) -> dict[str, Any]:
         """Export states of this store's backend (all states by default), after a flush.
 
-        See :func:`agui_state.migrate.export_data` for the format.
+        See :func:`agui_state.migration.export_data` for the format.
         """
-        from agui_state.migrate import export_data
+        from agui_state.migration import export_data
 
         self.flush()
         return export_data(self._backend, state_ids)
@@ -526,9 +537,9 @@ class PersistentStateStore:
     def import_data(self, dump: Any, *, overwrite: bool = False) -> ImportReport:
         """Import a dump into this store's backend, then reload if this state was in it.
 
-        See :func:`agui_state.migrate.import_data`.
+        See :func:`agui_state.migration.import_data`.
         """
-        from agui_state.migrate import import_data
+        from agui_state.migration import import_data
 
         with self._lock:
             self.flush()

@@ -203,3 +203,16 @@ def test_unclosed_store_is_drained_at_interpreter_exit(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     with create_backend(url) as backend:
         assert_gap_free(backend, "exit", 200)
+
+
+def test_flush_with_timeout_while_down_raises_the_storage_error() -> None:
+    backend = FailingBackend()
+    store = _async(backend, "down-timeout")
+    backend.down = True
+    store.set("/a", 1)
+    with pytest.raises(StorageError, match="backend down") as info:
+        store.flush(timeout=0.2)
+    assert not isinstance(info.value, BackendTimeoutError)
+    backend.down = False
+    store.close()
+    assert backend.get_state("down-timeout") == {"a": 1}

@@ -37,6 +37,8 @@ logger = logging.getLogger("agui_state.backends.file")
 BACKEND = "file"
 MAX_BACKUP_PROBE = 64
 """Backups beyond ``backup_count`` (left by a larger earlier setting) are looked at up to here."""
+_PATHS_CACHED = 4096
+"""Log paths memoized per instance (the cache is simply cleared when full)."""
 
 
 @functools.lru_cache(maxsize=65536)
@@ -76,6 +78,7 @@ class StateFiles:
         self.counters = counters
         self.locks = locks
         self.logs = LogCache()
+        self._log_paths: dict[str, Path] = {}
 
     # ------------------------------------------------------------------ paths
     def _dir(self, kind: str, state_id: str) -> Path:
@@ -84,7 +87,14 @@ class StateFiles:
 
     def log_path(self, state_id: str) -> Path:
         """The version log (its existence is the state's)."""
-        return self._dir("versions", state_id) / f"{_name(state_id)}.log"
+        # Memoized: building the Path costs ~10 us and every write needs it twice.
+        path = self._log_paths.get(state_id)
+        if path is None:
+            if len(self._log_paths) >= _PATHS_CACHED:
+                self._log_paths.clear()
+            path = self._dir("versions", state_id) / f"{_name(state_id)}.log"
+            self._log_paths[state_id] = path
+        return path
 
     def cp_path(self, state_id: str) -> Path:
         """The checkpoint file."""

@@ -38,7 +38,7 @@ from agui_state.backends._fileio import dumps_line, path_exists
 from agui_state.backends._filelog import LogIndex, make_header
 from agui_state.backends.base import Checkpoint, Write
 from agui_state.errors import StorageError
-from agui_state.models import FORMAT, StateSnapshot, StateVersion
+from agui_state.models import FORMAT, State, StateSnapshot, StateVersion
 
 if TYPE_CHECKING:
     from agui_state.backends._fileindex import StateIndex
@@ -72,16 +72,50 @@ class Plan:
         return self.index is not None and self.size > self.index.committed_end
 
 
-def checkpoint_bytes(state_id: str, checkpoint: Checkpoint) -> bytes:
-    """Serialize a checkpoint file."""
+def _with_field(line: bytes, key: str, value_json: bytes) -> bytes:
+    """Add ``"key": value`` (already serialized) as the last field of a JSON object line.
+
+    Lets a full state be serialized once and spliced into both the log line
+    and the checkpoint file: at 1 MB, each ``json.dumps`` costs ~10 ms.
+    """
+    assert line.endswith(b"}\n") and key.isidentifier()
+    return b"".join((line[:-2], b', "', key.encode("ascii"), b'": ', value_json, b"}\n"))
+
+
+def state_json(state: State, what: str) -> bytes:
+    """Serialize a full state once (no newline), for :func:`checkpoint_bytes` and log lines."""
+    return dumps_line(state, what)[:-1]
+
+
+def checkpoint_bytes(
+    state_id: str, checkpoint: Checkpoint, serialized: bytes | None = None
+) -> bytes:
+    """Serialize a checkpoint file (``serialized``: the state's JSON, when already known)."""
     body = {
         "format": FORMAT,
         "kind": "checkpoint",
         "state_id": state_id,
         "version": checkpoint.version,
-        "state": checkpoint.state,
     }
-    return dumps_line(body, f"state of {state_id!r}")
+    if serialized is None:
+        serialized = state_json(checkpoint.state, f"state of {state_id!r}")
+    return _with_field(dumps_line(body, f"state of {state_id!r}"), "state", serialized)
+
+
+def _version_line(
+    version: StateVersion, state_id: str, batch_end: int | None
+) -> tuple[bytes, bytes]:
+    """One log line, and the checkpoint's JSON (``b""`` when the version carries none)."""
+    what = f"version {version.number} of state {state_id!r}"
+    carried = version.checkpoint
+    data: dict[str, Any] = (version if carried is None else version.without_checkpoint()).to_dict()
+    if batch_end is not None:
+        data["batch_end"] = batch_end
+    line = dumps_line(data, what)
+    if carried is None:
+        return line, b""
+    cp = state_json(carried, f"{what}: checkpoint")
+    return _with_field(line, "checkpoint", cp), cp
 
 
 def plan_batch(
@@ -112,17 +146,18 @@ def plan_batch(
             plan.snapshots[write.snapshot.id] = write.snapshot
     for plan in plans.values():
         last = plan.versions[-1].number if plan.versions else 0
+        batch_end = last if len(plan.versions) > 1 else None
+        cp_json = b""  # JSON of the newest checkpoint carried by a version
         for version in plan.versions:
-            data: dict[str, Any] = version.to_dict()
-            if len(plan.versions) > 1:
-                data["batch_end"] = last
-            plan.lines.append(
-                dumps_line(data, f"version {version.number} of state {plan.state_id!r}")
-            )
+            line, cp = _version_line(version, plan.state_id, batch_end)
+            plan.lines.append(line)
+            if cp:
+                cp_json = cp
         if plan.checkpoint is None and plan.index is None:
             plan.checkpoint = Checkpoint(0, {})  # a state created by version 1 starts from {}
         if plan.checkpoint is not None:
-            plan.checkpoint_data = checkpoint_bytes(plan.state_id, plan.checkpoint)
+            reuse = cp_json if cp_json and not plan.checkpoint_from_state else None
+            plan.checkpoint_data = checkpoint_bytes(plan.state_id, plan.checkpoint, reuse)
         for snap_id, snap in plan.snapshots.items():
             plan.snapshot_data[snap_id] = dumps_line(snap.to_dict(), f"snapshot {snap_id!r}")
     return [plans[sid] for sid in sorted(plans)]

@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection
 
 from agui_state.backends._sql_codec import RawJSON, check_text, encode_json
 from agui_state.backends._sql_schema import Tables
-from agui_state.backends.base import Write
+from agui_state.backends.base import Write, version_conflict
 from agui_state.errors import ConflictError, NotFoundError
 
 __all__ = [
@@ -204,9 +204,7 @@ def _apply_run(conn: Connection, tables: Tables, run: VersionRun, now: datetime)
         )
     if conn.execute(stmt.returning(st.c.head)).first() is None:
         actual = _head(conn, tables, run.state_id) or 0
-        raise ConflictError(
-            run.state_id, run.first - 1, actual, f"version {run.first} cannot follow head {actual}"
-        )
+        raise version_conflict(run.state_id, run.first, actual)
     try:
         conn.execute(sa.insert(tables.versions), run.rows)
     except sa_exc.IntegrityError as exc:

@@ -43,6 +43,7 @@ from agui_state.errors import (
     TransactionError,
     ValidationError,
 )
+from agui_state.ids import MAX_STATE_ID_LENGTH, validate_state_id
 from agui_state.models import State, StateSnapshot, StateVersion
 from agui_state.patch import apply_patch
 
@@ -55,33 +56,8 @@ __all__ = [
     "Write",
     "replay",
     "validate_state_id",
+    "version_conflict",
 ]
-
-MAX_STATE_ID_LENGTH = 1024
-"""Longest accepted state id, in characters."""
-
-
-def validate_state_id(state_id: Any) -> str:
-    """Check a state id and return it.
-
-    Any non-empty string of at most :data:`MAX_STATE_ID_LENGTH` characters
-    without NUL is accepted: backends encode ids so that none can escape their
-    namespace (path traversal, SQL, Redis hash tags).
-
-    Raises:
-        ValidationError: The id is not a string, is empty, too long or has NUL.
-    """
-    if not isinstance(state_id, str):
-        raise ValidationError("state_id", f"must be a string, got {type(state_id).__name__}")
-    if not state_id:
-        raise ValidationError("state_id", "must not be empty")
-    if len(state_id) > MAX_STATE_ID_LENGTH:
-        raise ValidationError(
-            "state_id", f"longer than {MAX_STATE_ID_LENGTH} characters ({len(state_id)})"
-        )
-    if "\x00" in state_id:
-        raise ValidationError("state_id", f"contains NUL: {state_id[:40]!r}")
-    return state_id
 
 
 def replay(base: State, versions: Sequence[StateVersion], state_id: str = "?") -> State:
@@ -152,6 +128,18 @@ class Write:
         return cls("snapshot", validate_state_id(state_id), snapshot=snapshot)
 
 
+def version_conflict(state_id: str, number: int, head: int) -> ConflictError:
+    """Return the :class:`ConflictError` for appending version ``number`` at ``head``.
+
+    Every backend raises this one, so the message is the same everywhere.
+    """
+    if number <= head:
+        detail = f"version {number} is already stored: another writer got there first"
+    else:
+        detail = f"version {number} would leave a gap after version {head}"
+    return ConflictError(state_id, number - 1, head, detail)
+
+
 class HeadTracker:
     """Checks a batch against the stored heads, as backends commit it.
 
@@ -184,12 +172,7 @@ class HeadTracker:
             # imported or migrated (its oldest kept version has a checkpoint).
             opens_pruned = head is None and write.version.checkpoint is not None
             if write.version.number != expected_next and not opens_pruned:
-                raise ConflictError(
-                    write.state_id,
-                    write.version.number - 1,
-                    head or 0,
-                    f"version {write.version.number} cannot follow head {head or 0}",
-                )
+                raise version_conflict(write.state_id, write.version.number, head or 0)
             self.heads[write.state_id] = write.version.number
         elif write.kind == "state":
             if write.expected_version is not None and (head or 0) != write.expected_version:

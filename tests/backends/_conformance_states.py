@@ -245,6 +245,7 @@ INVALID_IDS = {
     "int": 123,
     "none": None,
     "bytes": b"abc",
+    "lone-surrogate": "a\udcffb",
 }
 
 

@@ -106,7 +106,6 @@ HOSTILE_IDS = [
     "tab\there\nnewline\x01\x7f",
     "ünïcødé/日本語",
     "emoji 🎉🚀",
-    "\udcff lone surrogate",
     "x" * 1024,
     "Thread",
     "thread",

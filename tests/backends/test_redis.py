@@ -125,7 +125,7 @@ def test_all_keys_of_a_state_share_one_slot_and_encode_the_id(
 
 HOSTILE_IDS = [
     "*", "?", "[", "]", "[a-z]", "{", "}", "{}", "}{", "a{b}", "{a}b", "\\", "a*", "a?",
-    "a[b]", "a\\*", "*a", " ", "line\nbreak", "tab\t", "ü", "日本", "🙂", "\ud800 lone",
+    "a[b]", "a\\*", "*a", " ", "line\nbreak", "tab\t", "ü", "日本", "🙂",
     "x" * 1024, "index", "s:{YQ}:meta", "agui:state:s:{x}:meta", "\x7f", "\xff", "a",
 ]
 

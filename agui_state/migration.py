@@ -207,7 +207,9 @@ def import_data(backend: StorageBackend, dump: Any, *, overwrite: bool = False) 
         ConflictError: A state already exists with different content and
             ``overwrite`` is false; nothing was written.
         StorageError: The backend failed; states written before the failure
-            stay, the failing state is not written at all.
+            stay, the failing state is not written at all (with
+            ``overwrite``, its previous content was already deleted: the
+            storage contract has no delete inside a write batch).
     """
     parsed = parse_dump(dump)
     plan: list[tuple[StateDump, str]] = []

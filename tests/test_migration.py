@@ -12,7 +12,7 @@ import pytest
 
 from agui_state.backends import MemoryBackend, StorageBackend, create_backend
 from agui_state.errors import ConfigError, ConflictError, StorageError, ValidationError
-from agui_state.migrate import EXPORT_FORMAT, export_data, import_data, migrate
+from agui_state.migration import EXPORT_FORMAT, export_data, import_data, migrate
 from agui_state.persistent import PersistentStateStore
 from agui_state.store import StoreOptions
 from tests.test_persistent_support import (
