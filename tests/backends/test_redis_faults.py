@@ -300,3 +300,74 @@ def test_two_processes_hammer_one_state_through_killed_connections(
     assert killer.killed > 0
     _check_history(backend, sid, acked)
     backend.close()
+
+
+# ------------------------------------------------------------ server restart
+def test_server_restart_mid_stream_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    """A Redis restart in the middle of a write stream: every acknowledged
+    write survives, the history stays gap-free, and the store is not wedged."""
+    from agui_state.persistent import PersistentStateStore
+
+    if missing_binaries(["redis-server"]):
+        from tests.conftest import server_missing
+
+        server_missing(
+            "redis-server binary", "redis://127.0.0.1", FileNotFoundError("redis-server"), "PATH"
+        )
+    data_dir = str(tmp_path)
+    server = start_redis_server(data_dir=data_dir)
+    url = f"{server.url}?key_prefix=restart:&max_retries=2&connect_timeout=1"
+    store = PersistentStateStore(url, state_id="stream")
+    acked: list[tuple[int, int]] = []
+    failures: list[Exception] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                version = store.apply_patch([{"op": "add", "path": f"/k{i}", "value": i}])
+            except ConflictError:
+                store.refresh()  # a write that landed but whose reply was lost
+            except StorageError as exc:
+                failures.append(exc)
+                time.sleep(0.02)
+            else:
+                acked.append((version.number, i))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    restarted: RedisServer | None = None
+    try:
+        _wait_for(lambda: len(acked) >= 30, "writes before the restart")
+        server.stop()
+        before_restart = len(acked)
+        time.sleep(0.3)
+        restarted = start_redis_server(port=server.port, data_dir=data_dir)
+        _wait_for(lambda: len(acked) >= before_restart + 30, "writes after the restart")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        store.close()
+    try:
+        assert not thread.is_alive()
+        assert failures, "the restart should have been visible as BackendUnavailableError"
+        assert all(isinstance(exc, BackendUnavailableError) for exc in failures)
+        with create_backend(url) as backend:
+            state = backend.get_state("stream")
+            stored = [v.number for v in backend.get_versions("stream")]
+        assert stored == list(range(1, len(stored) + 1))
+        for number, i in acked:
+            assert state[f"k{i}"] == i, f"acknowledged version {number} lost"
+    finally:
+        if restarted is not None:
+            restarted.stop()
+
+
+def _wait_for(check: Any, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)

@@ -27,20 +27,34 @@ class RedisServer:
     stop: Callable[[], None]
 
 
-def start_redis_server(password: str | None = None, timeout: float = 15.0) -> RedisServer:
-    """Start ``redis-server`` on a free loopback port, without persistence.
+def start_redis_server(
+    password: str | None = None,
+    timeout: float = 15.0,
+    *,
+    port: int | None = None,
+    data_dir: str | None = None,
+) -> RedisServer:
+    """Start ``redis-server`` on a loopback port.
 
     Args:
         password: Set ``requirepass`` to this.
         timeout: Seconds to wait for it to answer PING.
+        port: The port (default: a free one); pass the old port to restart.
+        data_dir: Keep an append-only file here, fsynced on every write, so
+            a restarted server has every acknowledged write (default: no
+            persistence at all).
     """
     import redis
 
-    port = free_port()
+    port = free_port() if port is None else port
     cmd = [
         "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-        "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+        "--daemonize", "no", "--loglevel", "warning",
     ]
+    if data_dir is None:
+        cmd += ["--appendonly", "no"]
+    else:
+        cmd += ["--appendonly", "yes", "--appendfsync", "always", "--dir", data_dir]
     if password is not None:
         cmd += ["--requirepass", password]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
