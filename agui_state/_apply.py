@@ -5,24 +5,28 @@ Internal module of the store layer. A write goes through two steps:
 1. :func:`prepare_patch` (no state needed, so callers run it *outside* the
    write lock): checks the patch's shape and operation count, checks every
    value against the limits (depth first, so absurdly deep input fails fast
-   instead of exhausting the stack), lets
-   :func:`agui_state.patch.validate_patch` check the rest (including that
-   values are pure JSON) and returns normalized operations holding private
-   copies of their values.
-2. :func:`apply_prepared` (under the write lock): applies them with one call
-   of :func:`agui_state.patch.apply_patch` (atomic, never mutates its input,
-   shares untouched subtrees), then updates the size estimate with
-   :func:`agui_state._sizing.size_change`, which only looks at what changed.
+   instead of exhausting the stack), checks that values are pure JSON and
+   returns :class:`Prepared` operations holding private copies of their
+   values, both as the delta to record and parsed for the engine. A
+   well-formed patch of plain values is checked and copied in one pass;
+   anything unusual (an error, a subclass of dict or int...) takes the
+   checked path, which runs :func:`agui_state.patch.validate_patch` and
+   reports exactly what is wrong.
+2. :func:`apply_prepared` (under the write lock): applies them with
+   :func:`agui_state._sizing.apply_sized` (the engine's applier: atomic,
+   never mutates its input, shares untouched subtrees), which also updates
+   the size estimate from the values each operation touches.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from agui_state._jsonutil import copy_json, list_index, lookup
-from agui_state._sizing import size_change
+from agui_state._jsonutil import copy_json, list_index, lookup, utf8_len
+from agui_state._sizing import Step, apply_sized
 from agui_state.errors import InvalidPathError, LimitExceededError, ValidationError
 from agui_state.limits import StoreLimits, check_key, check_limits, check_state, check_value
 from agui_state.models import Operation, State
@@ -30,6 +34,7 @@ from agui_state.patch import apply_patch, diff, format_pointer, parse_pointer, v
 
 __all__ = [
     "Applied",
+    "Prepared",
     "apply_prepared",
     "delete_ops",
     "parse_path",
@@ -47,6 +52,35 @@ class Applied:
     state: State
     size: int
     ops: list[Operation]
+
+
+class Prepared(NamedTuple):
+    """Validated operations: ``delta`` to record in the version, ``steps`` for the engine.
+
+    Both hold the same private copies of the values (the store never mutates them).
+    """
+
+    delta: list[Operation]
+    steps: list[Step]
+
+
+def _prepared(delta: list[Operation]) -> Prepared:
+    """Parse clean, valid operations for the engine."""
+    steps = []
+    for index, op in enumerate(delta):
+        source = op.get("from")
+        steps.append(
+            Step(
+                index,
+                op["op"],
+                op["path"],
+                parse_pointer(op["path"]),
+                source,
+                None if source is None else parse_pointer(source),
+                op.get("value"),
+            )
+        )
+    return Prepared(delta, steps)
 
 
 def parse_path(path: Any) -> list[str]:
@@ -72,7 +106,98 @@ def _target(raw: Mapping[str, Any]) -> tuple[str, list[str] | None]:
         return path, None
 
 
-def prepare_patch(patch: Any, limits: StoreLimits, ops_before: int = 0) -> list[Operation]:
+class _Unusual(Exception):
+    """The one-pass preparation met something it leaves to the checked path."""
+
+
+_OPS = frozenset(("add", "remove", "replace", "move", "copy", "test"))
+_WITH_VALUE = frozenset(("add", "replace", "test"))
+_WITH_FROM = frozenset(("move", "copy"))
+_NEW_KEY = frozenset(("add", "move", "copy"))
+
+
+def _copy_plain(value: Any, level: int, limits: StoreLimits) -> Any:
+    """Copy a value of plain JSON types within the limits, ``level`` containers deep.
+
+    Raises:
+        _Unusual: Anything else (a limit broken, a NaN, a tuple, a subclass...),
+            left to the checked path, which names the problem exactly.
+    """
+    kind = type(value)
+    if kind is str:
+        if len(value) * 4 > limits.max_string_bytes and utf8_len(value) > limits.max_string_bytes:
+            raise _Unusual
+        return value
+    if kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise _Unusual
+        return value
+    if level >= limits.max_depth:  # also stops circular input
+        raise _Unusual
+    if kind is dict:
+        out = {}
+        max_key = limits.max_key_bytes
+        for key, item in value.items():
+            if type(key) is not str or (len(key) * 4 > max_key and utf8_len(key) > max_key):
+                raise _Unusual
+            out[key] = _copy_plain(item, level + 1, limits)
+        return out
+    if kind is list:
+        return [_copy_plain(item, level + 1, limits) for item in value]
+    raise _Unusual
+
+
+def _prepare_plain(patch: list[Any], limits: StoreLimits) -> Prepared:
+    """One pass over a patch of well-formed operations with plain values.
+
+    Accepts exactly what the checked path accepts, and returns the same
+    operations (it only handles the subset where nothing can go wrong).
+
+    Raises:
+        _Unusual: Anything the checked path must look at.
+    """
+    delta: list[Operation] = []
+    steps: list[Step] = []
+    for index, raw in enumerate(patch):
+        if type(raw) is not dict:
+            raise _Unusual
+        kind = raw.get("op")
+        path = raw.get("path")
+        if type(kind) is not str or kind not in _OPS or type(path) is not str:
+            raise _Unusual
+        try:
+            tokens = parse_pointer(path)
+        except InvalidPathError:
+            raise _Unusual from None
+        if tokens and kind in _NEW_KEY:
+            key = tokens[-1]
+            if len(key) * 4 > limits.max_key_bytes and utf8_len(key) > limits.max_key_bytes:
+                raise _Unusual
+        clean: Operation = {"op": kind, "path": path}
+        value: Any = None
+        source: str | None = None
+        source_tokens: list[str] | None = None
+        if kind in _WITH_VALUE:
+            if "value" not in raw:
+                raise _Unusual
+            value = clean["value"] = _copy_plain(raw["value"], len(tokens), limits)
+        elif kind in _WITH_FROM:
+            source = raw.get("from")
+            if type(source) is not str:
+                raise _Unusual
+            try:
+                source_tokens = parse_pointer(source)
+            except InvalidPathError:
+                raise _Unusual from None
+            clean["from"] = source
+        delta.append(clean)
+        steps.append(Step(index, kind, path, tokens, source, source_tokens, value))
+    return Prepared(delta, steps)
+
+
+def prepare_patch(patch: Any, limits: StoreLimits, ops_before: int = 0) -> Prepared:
     """Validate a patch and return normalized operations with copied values.
 
     Members other than ``op``/``path``/``value``/``from`` are dropped (RFC 6902
@@ -90,6 +215,20 @@ def prepare_patch(patch: Any, limits: StoreLimits, ops_before: int = 0) -> list[
         LimitExceededError: Too many operations, or a value too deep or with
             a key or string too long.
     """
+    if type(patch) is list:
+        if len(patch) + ops_before > limits.max_ops_per_patch:
+            raise LimitExceededError(
+                "max_ops_per_patch", len(patch) + ops_before, limits.max_ops_per_patch
+            )
+        try:
+            return _prepare_plain(patch, limits)
+        except _Unusual:
+            pass
+    return _prepare_checked(patch, limits, ops_before)
+
+
+def _prepare_checked(patch: Any, limits: StoreLimits, ops_before: int) -> Prepared:
+    """The reference preparation: every check in order, exact error reports."""
     if isinstance(patch, (str, bytes, bytearray)) or not isinstance(patch, Sequence):
         validate_patch(patch)  # raises the engine's PatchError for a non-patch
     maximum = limits.max_ops_per_patch
@@ -114,7 +253,7 @@ def prepare_patch(patch: Any, limits: StoreLimits, ops_before: int = 0) -> list[
         if kind in ("move", "copy"):
             clean["from"] = op["from"]
         out.append(clean)
-    return out
+    return _prepared(out)
 
 
 def prepare_value(path: Any, value: Any, limits: StoreLimits) -> tuple[list[str], Any]:
@@ -133,12 +272,16 @@ def prepare_value(path: Any, value: Any, limits: StoreLimits) -> tuple[list[str]
     for i in range(len(tokens)):
         # Any of these keys may have to be created (missing parents).
         check_key(tokens[i], format_pointer(tokens[: i + 1]), limits)
+    try:
+        return tokens, _copy_plain(value, len(tokens), limits)
+    except _Unusual:
+        pass
     check_value(value, path, len(tokens), limits)
     return tokens, copy_json(value)
 
 
 # --------------------------------------------------------------- building ops
-def set_ops(state: State, path: str, tokens: list[str], value: Any) -> list[Operation]:
+def set_ops(state: State, path: str, tokens: list[str], value: Any) -> Prepared:
     """Return the operations that set ``path`` to ``value``, creating missing parent objects.
 
     Missing parents are created in a single ``add`` of the first missing one,
@@ -147,6 +290,10 @@ def set_ops(state: State, path: str, tokens: list[str], value: Any) -> list[Oper
     Raises:
         InvalidPathError: A parent is a scalar, or an array index is out of range.
     """
+    return _prepared(_set_delta(state, path, tokens, value))
+
+
+def _set_delta(state: State, path: str, tokens: list[str], value: Any) -> list[Operation]:
     if not tokens:
         return [{"op": "replace", "path": "", "value": value}]
     node: Any = state
@@ -184,7 +331,7 @@ def set_ops(state: State, path: str, tokens: list[str], value: Any) -> list[Oper
     raise InvalidPathError(path, f"{where!r} is a {type(node).__name__}, not a container")
 
 
-def delete_ops(state: State, path: str, tokens: list[str]) -> list[Operation]:
+def delete_ops(state: State, path: str, tokens: list[str]) -> Prepared:
     """Return the operation that removes ``path``.
 
     Raises:
@@ -195,11 +342,11 @@ def delete_ops(state: State, path: str, tokens: list[str]) -> list[Operation]:
     found, _ = lookup(state, tokens)
     if not found:
         raise InvalidPathError(path, "no value at this path")
-    return [{"op": "remove", "path": path}]
+    return _prepared([{"op": "remove", "path": path}])
 
 
 # ------------------------------------------------------------------- applying
-def apply_prepared(state: State, size: int, ops: list[Operation], limits: StoreLimits) -> Applied:
+def apply_prepared(state: State, size: int, ops: Prepared, limits: StoreLimits) -> Applied:
     """Apply prepared operations; return the new state, size estimate and delta.
 
     ``state`` is not mutated. The new state must still be a JSON object and
@@ -211,15 +358,14 @@ def apply_prepared(state: State, size: int, ops: list[Operation], limits: StoreL
             brought in by ``move``/``copy``.
         ValidationError: The root would no longer be a JSON object.
     """
-    new = apply_patch(state, ops)
+    new, size = apply_sized(state, size, ops.steps, limits)
     if not isinstance(new, dict):
         raise ValidationError(
             "/", f"the state root must be a JSON object, got {type(new).__name__}"
         )
-    size += size_change(state, new, limits)
     if size > limits.max_state_bytes:
         raise LimitExceededError("max_state_bytes", size, limits.max_state_bytes)
-    return Applied(new, size, ops)
+    return Applied(new, size, ops.delta)
 
 
 def replace_with(state: State, target: State, limits: StoreLimits) -> Applied:

@@ -11,13 +11,13 @@ names the state and the field at fault.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agui_state.backends.base import Checkpoint, replay, validate_state_id
 from agui_state.errors import CorruptDataError, ValidationError
 from agui_state.models import State, StateSnapshot, StateVersion
-from agui_state.patch import check_json
+from agui_state.patch import check_json, json_equal
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -48,6 +48,9 @@ class StateDump:
         head_state: The state at ``head`` when no version carries the
             checkpoint (it was stored with ``set_state``): written last as
             the destination's latest checkpoint. ``None`` otherwise.
+        origin: The state at version 0: the dump's ``"origin"``, else the
+            checkpoint's state when the checkpoint is at version 0, else
+            ``{}``. Meaningless (and not written) for a pruned history.
     """
 
     state_id: str
@@ -56,6 +59,7 @@ class StateDump:
     snapshots: list[StateSnapshot]
     checkpoint: Checkpoint
     head_state: State | None = None
+    origin: State = field(default_factory=dict)
 
 
 def needs_checkpoint_write(cp: Checkpoint, versions: Sequence[StateVersion]) -> bool:
@@ -153,6 +157,7 @@ def _parse_state(i: int, raw: Any) -> StateDump:
         raise pruned_to_zero(sid, head)
 
     cp = _parse_checkpoint(raw.get("checkpoint"), head, versions, bad)
+    origin = _parse_origin(raw.get("origin"), cp, versions, bad)
     snap_ids: set[str] = set()
     for j, s in enumerate(snapshots):
         if s.state_id != sid:
@@ -169,6 +174,7 @@ def _parse_state(i: int, raw: Any) -> StateDump:
     for j, s in enumerate(snapshots):
         _check_json_field(s.to_dict(), f"snapshots[{j}]", bad)
     _check_json_field(cp.state, "checkpoint.state", bad)
+    _check_json_field(origin, "origin", bad)
     # The deltas after the checkpoint must apply: they rebuild the current
     # state, stored as the latest checkpoint when no version carries it.
     head_state = None
@@ -179,7 +185,7 @@ def _parse_state(i: int, raw: Any) -> StateDump:
             raise bad(
                 "versions", f"deltas after the checkpoint do not apply: {exc.reason}"
             ) from exc
-    return StateDump(sid, head, versions, snapshots, cp, head_state)
+    return StateDump(sid, head, versions, snapshots, cp, head_state, origin)
 
 
 def _parse_items(
@@ -223,6 +229,28 @@ def _parse_checkpoint(
             "between are missing",
         )
     return Checkpoint(number, state)
+
+
+def _parse_origin(
+    raw: Any,
+    cp: Checkpoint,
+    versions: list[StateVersion],
+    bad: Callable[[str, str], ValidationError],
+) -> State:
+    """The state at version 0; ``"origin"`` is optional (absent: see :class:`StateDump`)."""
+    if raw is None:
+        return cp.state if cp.version == 0 else {}
+    if not isinstance(raw, dict):
+        raise bad("origin", "must be a JSON object")
+    if versions and versions[0].number > 1:
+        raise bad(
+            "origin",
+            f"given for a history pruned to start at version {versions[0].number}: "
+            "version 0 is gone with the versions before it",
+        )
+    if cp.version == 0 and not json_equal(raw, cp.state):
+        raise bad("origin", "differs from the checkpoint at version 0 (both are version 0)")
+    return raw
 
 
 def _check_json_field(value: Any, fld: str, bad: Callable[[str, str], ValidationError]) -> None:

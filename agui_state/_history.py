@@ -7,10 +7,16 @@ Internal module of the store layer. Memory holds, per state:
   carries the full state after it (shared, not copied: states are immutable);
 * the *base*: the state at version ``base`` (just before the oldest kept
   version), so the window stays reconstructible after old versions are
-  dropped.
+  dropped. It is kept lazily, as an *anchor* state plus the dropped versions
+  after it (``folded``): dropping a version costs nothing until a dropped
+  version carries a checkpoint, which becomes the new anchor. Only when
+  ``folded`` reaches ``max_history`` versions (a checkpoint interval longer
+  than the window) are they replayed onto the anchor, so at most twice the
+  window is held and a write replays at most one delta on average. (Replaying
+  each dropped delta at once cost one patch application per write.)
 
 ``state_at(n)`` starts from the nearest checkpoint at or before ``n`` (or the
-base, if newer) and replays at most ``checkpoint_interval - 1`` deltas.
+anchor, if newer) and replays at most ``checkpoint_interval - 1`` deltas.
 
 Not thread-safe by itself: the store mutates it under its write lock and
 reads it under its history lock.
@@ -19,13 +25,22 @@ reads it under its history lock.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from agui_state.errors import CorruptDataError, StateError
 from agui_state.models import State, StateVersion
 from agui_state.patch import apply_patch
 
 __all__ = ["History", "replay"]
+
+
+class _Plan(NamedTuple):
+    """How an append moves the base (see :meth:`History.plan_append`)."""
+
+    base_number: int
+    anchor: State
+    keep: bool  # keep the current folded versions (else start over from the anchor)
+    extra: list[StateVersion]  # newly dropped versions to fold after them
 
 
 def replay(state: Any, versions: Iterable[StateVersion], state_id: str) -> Any:
@@ -59,7 +74,8 @@ class History:
         self._k = checkpoint_interval
         self._max = max_history
         self.base_number = 0
-        self.base_state: State = {}
+        self._anchor: State = {}  # the state at base_number - len(self._folded)
+        self._folded: list[StateVersion] = []  # dropped versions after the anchor
         self._versions: dict[int, StateVersion] = {}
         self._ids: dict[str, int] = {}
 
@@ -74,13 +90,14 @@ class History:
     def reset(self, base_number: int, base_state: State, versions: list[StateVersion]) -> None:
         """Replace everything: ``versions`` must be numbered ``base_number + 1 ..``."""
         self.base_number = base_number
-        self.base_state = base_state
+        self._anchor = base_state
+        self._folded = []
         self._versions = {v.number: v for v in versions}
         self._ids = {v.id: v.number for v in versions}
 
     # ----------------------------------------------------------------- writes
-    def plan_append(self, new_state: State) -> tuple[int, State] | None:
-        """Return the base after appending one version, or None if nothing is dropped.
+    def plan_append(self, new_state: State) -> _Plan | None:
+        """Return how appending one version moves the base, or None if nothing is dropped.
 
         This is the only step of an append that computes anything (and so
         could fail); the store calls it *before* the persistence hook so that
@@ -92,31 +109,41 @@ class History:
         if self._max is None or len(self._versions) + 1 <= self._max:
             return None
         drop = len(self._versions) + 1 - self._max
-        number, state = self.base_number, self.base_state
+        number, anchor, keep = self.base_number, self._anchor, True
+        extra: list[StateVersion] = []
         head = self.head
         for _ in range(drop):
             number += 1
             if number == head + 1:  # dropping the new version itself (max_history=0)
-                state = new_state
+                anchor, keep = new_state, False
+                extra = []
                 continue
             version = self._versions[number]
             if version.checkpoint is not None:
-                state = version.checkpoint
+                anchor, keep = version.checkpoint, False
+                extra = []
             else:
-                state = replay(state, [version], self._state_id)
-        return number, state
+                extra.append(version)
+        folded = (len(self._folded) if keep else 0) + len(extra)
+        if folded >= max(self._max, 1):
+            pending = (self._folded if keep else []) + extra
+            anchor, keep, extra = replay(anchor, pending, self._state_id), False, []
+        return _Plan(number, anchor, keep, extra)
 
-    def append(self, version: StateVersion, plan: tuple[int, State] | None) -> None:
+    def append(self, version: StateVersion, plan: _Plan | None) -> None:
         """Append ``version`` (numbered head + 1), dropping as :meth:`plan_append` said."""
         self._versions[version.number] = version
         self._ids[version.id] = version.number
         if plan is None:
             return
-        new_base, new_state = plan
-        for number in range(self.base_number + 1, new_base + 1):
+        for number in range(self.base_number + 1, plan.base_number + 1):
             dropped = self._versions.pop(number)
             del self._ids[dropped.id]
-        self.base_number, self.base_state = new_base, new_state
+        self.base_number, self._anchor = plan.base_number, plan.anchor
+        if plan.keep:
+            self._folded.extend(plan.extra)
+        else:
+            self._folded = plan.extra
 
     # ------------------------------------------------------------------ reads
     def get(self, number: int) -> StateVersion | None:
@@ -141,10 +168,12 @@ class History:
         """
         if not self.base_number <= number <= self.head:
             return None
-        start_number, start = self.base_number, self.base_state
         nearest = number - number % self._k
         if nearest > self.base_number:
             version = self._versions[nearest]
             if version.checkpoint is not None:
-                start_number, start = nearest, version.checkpoint
-        return start, [self._versions[n] for n in range(start_number + 1, number + 1)]
+                return version.checkpoint, [
+                    self._versions[n] for n in range(nearest + 1, number + 1)
+                ]
+        kept = [self._versions[n] for n in range(self.base_number + 1, number + 1)]
+        return self._anchor, [*self._folded, *kept]

@@ -5,20 +5,26 @@ shares it freely between the current state, checkpoints, deltas and
 snapshots (structural sharing). Values only cross the store's boundary as
 copies: inputs are copied once after validation, outputs are copied on the
 way out (:func:`copy_json`, :func:`export_version`, :func:`export_snapshot`).
+The one exception is the checkpoint of the version a write returns
+(:func:`export_written`): it *is* the new state, which nothing ever mutates,
+and copying it would make every ``checkpoint_interval``-th write O(state).
 """
 
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring
 from typing import Any
 
 from agui_state.models import StateSnapshot, StateVersion
 
 __all__ = [
+    "copy_delta",
     "copy_json",
     "escape_token",
     "export_snapshot",
     "export_version",
+    "export_written",
     "json_size",
     "key_size",
     "list_index",
@@ -56,12 +62,25 @@ def utf8_len(text: str) -> int:
 
 def json_size(value: Any) -> int:
     """Return the UTF-8 byte length of the compact JSON text of ``value``."""
+    # Scalars are most of what a write touches: size them without the
+    # encoder's Python-level dispatch (same text: the encoder uses these too).
+    kind = type(value)
+    if kind is str:
+        return utf8_len(encode_basestring(value))
+    if kind is int:
+        return len(int.__repr__(value))
+    if kind is bool:
+        return 4 if value else 5
+    if value is None:
+        return 4
+    if kind is float:
+        return len(float.__repr__(value))
     return utf8_len(_ENCODER.encode(value))
 
 
 def key_size(key: str) -> int:
     """Return the byte length of ``key`` written as a JSON string."""
-    return utf8_len(_ENCODER.encode(key))
+    return utf8_len(encode_basestring(key))
 
 
 def escape_token(token: str) -> str:
@@ -113,10 +132,41 @@ def export_version(version: StateVersion) -> StateVersion:
         version.number,
         version.parent_id,
         version.timestamp,
-        copy_json(version.delta),
+        copy_delta(version.delta),
         copy_json(version.metadata),
         None if checkpoint is None else copy_json(checkpoint),
     )
+
+
+def export_written(version: StateVersion) -> StateVersion:
+    """Return the version a write hands back: private delta and metadata, shared checkpoint.
+
+    The checkpoint (every ``checkpoint_interval``-th version) is the store's
+    new state itself; the store never mutates it, and callers must not
+    either (the documented read-only contract of a write's return value).
+    """
+    return StateVersion(
+        version.id,
+        version.state_id,
+        version.number,
+        version.parent_id,
+        version.timestamp,
+        copy_delta(version.delta),
+        copy_json(version.metadata) if version.metadata else {},
+        version.checkpoint,
+    )
+
+
+def copy_delta(delta: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return a private copy of a delta (cheaper than :func:`copy_json` for scalar values)."""
+    out = []
+    for op in delta:
+        mine = op.copy()
+        value = mine.get("value")
+        if isinstance(value, (dict, list)):
+            mine["value"] = copy_json(value)
+        out.append(mine)
+    return out
 
 
 def export_snapshot(snapshot: StateSnapshot) -> StateSnapshot:

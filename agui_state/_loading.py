@@ -49,6 +49,7 @@ def load(
     base_state: Any,
     versions: Sequence[Any],
     snapshots: Sequence[Any],
+    head_id: str | None = None,
 ) -> Loaded:
     """Validate and replay a loaded history (see ``StateStore.load_history``).
 
@@ -90,7 +91,7 @@ def load(
         loaded[snap.id] = StateSnapshot(
             snap.id, state_id, snap.version, snap.timestamp, copy_json(snap.state), snap.label, meta
         )
-    head_id = versions[-1].id if versions else None
+    head_id = versions[-1].id if versions else head_id
     return Loaded(base_number, base, kept, state, size, head, head_id, loaded)
 
 

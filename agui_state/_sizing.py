@@ -1,154 +1,193 @@
-"""O(delta) size accounting between two versions of a state.
+"""Applying prepared operations while keeping the size estimate exact, in O(delta).
 
-Internal module of the store layer. :func:`size_change` returns exactly
-``json_size(new) - json_size(old)`` without serializing either document:
-it walks both in parallel and skips every subtree they share (``a is b``).
-Since :func:`agui_state.patch.apply_patch` shares all untouched subtrees
-with its input, the walk only visits the containers on the paths a patch
-touched (which the patch engine copied anyway) and serializes only the
-values that were added, removed or replaced.
+Internal module of the store layer. :func:`apply_sized` applies a patch with
+the patch engine's own path-copying applier (:mod:`agui_state.patch.apply`),
+so every operation keeps the engine's exact semantics and error messages,
+and accounts for the size change of each structural step from the values
+that step touches, never from the containers around them:
 
-The same walk checks the nesting depth of every new subtree, which covers
-values brought in by ``copy`` and ``move`` (values from ``add``/``replace``
-were already checked before the patch was applied).
+* replace ``v`` by ``w``: ``size(w) - size(v)``;
+* add into an object: ``size(key) + 1 + size(w)`` plus a comma if the object
+  was not empty (or ``size(w) - size(v)`` if the member existed);
+* add into an array: ``size(w)`` plus a comma if the array was not empty;
+* remove: the inverse of the add;
+* move: a remove and an add of the same value, whose size cancels out (so a
+  move costs O(1) however big the value);
+* copy: an add of a copy of the source;
+* a step at the root: the new root's size.
 
-Containers are compared in three parts: the longest common prefix and
-suffix of identical entries (found at C speed), then the short middle.
-Array middles are matched by identity (an insertion or removal shifts
-positions but keeps the untouched elements' identity); the unmatched
-elements of each side are paired in order and compared recursively, so a
-change deep inside one element does not serialize the whole element. Any
-pairing is exact, because the size of an array is the sum of its elements'
-sizes plus brackets and commas. The cost is O(width) at C speed for each
-container on a touched path (the engine pays O(width) to copy it anyway)
-plus O(changed values).
+This is exactly ``json_size(new) - json_size(old)`` (compact JSON), in
+O(path depth + touched values) whatever the size of the containers: a leaf
+``replace`` inside a 5,000-element array no longer scans the array.
+
+The same steps check the nesting depth of values brought in by ``copy`` and
+``move`` (values of ``add``/``replace`` were checked when the patch was
+prepared). A depth violation is reported after the whole patch applied, so
+a patch that also fails an operation reports that failure, as the engine would.
+
+Values of ``add`` and ``replace`` are *not* claimed by the applier (the
+engine's ``_claim`` marks a value as its own, to write into it in place):
+they are shared with the version's delta (one private copy of the caller's
+patch serves both), so a later operation of the same patch writing inside
+such a value path-copies it instead of mutating it in place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from itertools import compress, count, islice
-from operator import is_not
-from typing import Any
+from typing import Any, NamedTuple
 
-from agui_state._jsonutil import escape_token, json_size, key_size
+from agui_state._jsonutil import json_size, key_size, lookup
+from agui_state.errors import LimitExceededError, PatchError
 from agui_state.limits import StoreLimits, check_depth
+from agui_state.patch import format_pointer
 
-__all__ = ["size_change"]
+# The engine's applier and parsed operation: subclassing the applier is what
+# lets the store see each step's old and new values without re-implementing
+# (and risking to diverge from) RFC 6902 semantics.
+from agui_state.patch.apply import _Applier
+from agui_state.patch.ops import Operation
+from agui_state.patch.pointer import StepError
+
+__all__ = ["Step", "apply_sized"]
 
 
-def _commas(n: int) -> int:
-    return n - 1 if n > 1 else 0
+class Step(NamedTuple):
+    """One validated operation, parsed: the fields of the engine's ``Operation``.
+
+    A tuple rather than the engine's frozen dataclass because building one
+    is several times cheaper, and every write builds one per operation.
+    """
+
+    position: int  # the operation's index in its patch ("index" would shadow tuple.index)
+    op: str
+    path: str
+    tokens: list[str]
+    from_path: str | None
+    from_tokens: list[str] | None
+    value: Any
 
 
-def size_change(old: Any, new: Any, limits: StoreLimits) -> int:
-    """Return ``json_size(new) - json_size(old)`` for two versions of a document.
+def apply_sized(state: Any, size: int, steps: list[Step], limits: StoreLimits) -> tuple[Any, int]:
+    """Apply ``steps`` to ``state``; return the new document and its compact JSON size.
+
+    ``state`` is never mutated and shares every untouched subtree with the
+    result, as with :func:`agui_state.patch.apply_patch`.
 
     Args:
-        old: The document before a write (valid).
-        new: The document after it, sharing untouched subtrees with ``old``.
-        limits: ``max_depth`` is checked on every new subtree.
+        state: The current document (valid, ``size`` bytes of compact JSON).
+        size: Its exact compact JSON size.
+        steps: Operations prepared by :mod:`agui_state._apply` (validated,
+            values private to the store).
+        limits: ``max_depth`` is checked on values brought in by move/copy.
 
     Raises:
-        LimitExceededError: A new subtree is nested deeper than ``max_depth``.
+        PatchError: An operation failed (names its index, op and path).
+        LimitExceededError: A moved or copied value ends up too deep.
     """
-    return _change(old, new, 0, "", limits)
+    applier = _SizedApplier(state, size, limits)
+    for step in steps:
+        try:
+            applier.apply(step)
+        except StepError as exc:
+            raise PatchError(exc.reason, index=step.position, op=step.op, path=step.path) from None
+    if applier.depth_error is not None:
+        raise applier.depth_error
+    return applier.root, applier.size
 
 
-def _added(value: Any, level: int, ptr: str, limits: StoreLimits) -> int:
-    if isinstance(value, (dict, list)):
-        check_depth(value, ptr, level, limits)
-    return json_size(value)
+def _parent(doc: Any, tokens: list[str]) -> Any:
+    """The container holding ``tokens[-1]``, or None (the engine then reports why)."""
+    found, node = lookup(doc, tokens[:-1])
+    return node if found and isinstance(node, (dict, list)) else None
 
 
-def _same_prefix(xs: Iterable[Any], ys: Iterable[Any], limit: int) -> int:
-    """Count the leading positions where ``xs`` and ``ys`` hold the very same objects.
+class _SizedApplier(_Applier):
+    """The engine's applier, accounting for the size change of every step."""
 
-    Runs at C speed (``map``/``compress``), which matters for wide containers:
-    the patch engine copies a touched container in C, and this walk must not
-    be much slower than that.
-    """
-    return next(compress(count(), map(is_not, islice(xs, limit), ys)), limit)
+    __slots__ = ("depth_error", "limits", "size", "step")
 
+    def __init__(self, root: Any, size: int, limits: StoreLimits) -> None:
+        super().__init__(root)
+        self.size = size
+        self.limits = limits
+        self.step: Step | None = None
+        self.depth_error: LimitExceededError | None = None
 
-def _mismatches(xs: Iterable[Any], ys: Iterable[Any]) -> list[int]:
-    """Positions where ``xs`` and ``ys`` hold different objects (C speed)."""
-    return list(compress(count(), map(is_not, xs, ys)))
-
-
-def _change(a: Any, b: Any, level: int, ptr: str, limits: StoreLimits) -> int:
-    """Size change from ``a`` to ``b``, which sit under ``level`` containers at ``ptr``."""
-    if a is b:
-        return 0
-    if isinstance(a, dict) and isinstance(b, dict):
-        return _dict_change(a, b, level, ptr, limits)
-    if isinstance(a, list) and isinstance(b, list):
-        return _list_change(a, b, level, ptr, limits)
-    return _added(b, level, ptr, limits) - json_size(a)
-
-
-def _dict_change(
-    a: dict[str, Any], b: dict[str, Any], level: int, ptr: str, limits: StoreLimits
-) -> int:
-    # Path copying keeps key order and key objects, so the keys of a and b
-    # usually line up except in a short middle (an added, removed or re-added
-    # key). Aligned keys only need an identity check of their values.
-    delta = _commas(len(b)) - _commas(len(a))
-    shortest = min(len(a), len(b))
-    head = _same_prefix(a, b, shortest)
-    tail = _same_prefix(reversed(a), reversed(b), shortest - head)
-    changed = _mismatches(islice(a.values(), head), b.values())
-    changed_tail = _mismatches(islice(reversed(a.values()), tail), reversed(b.values()))
-    if changed or changed_tail:
-        keys = list(b)
-        for key in [keys[i] for i in changed] + [keys[len(b) - 1 - j] for j in changed_tail]:
-            delta += _change(a[key], b[key], level + 1, f"{ptr}/{escape_token(key)}", limits)
-    for key in islice(a, head, len(a) - tail):
-        if key in b:
-            if a[key] is not b[key]:
-                where = f"{ptr}/{escape_token(key)}"
-                delta += _change(a[key], b[key], level + 1, where, limits)
+    def apply(self, step: Step) -> None:
+        """Apply one operation (the engine's ``run``, without building its ``Operation``)."""
+        self.step = step
+        kind = step.op
+        # What the engine's run() does for these three, except that the value
+        # is not claimed (see the module docstring); move, copy and test go
+        # through the engine's own logic (a copied value is a fresh clone, which
+        # the engine may claim).
+        if kind == "replace":
+            self.replace(step.tokens, step.value)
+        elif kind == "add":
+            self.add(step.tokens, step.value)
+        elif kind == "remove":
+            self.remove(step.tokens)
         else:
-            delta -= key_size(key) + 1 + json_size(a[key])
-    for key in islice(b, head, len(b) - tail):
-        if key not in a:
-            where = f"{ptr}/{escape_token(key)}"
-            delta += key_size(key) + 1 + _added(b[key], level + 1, where, limits)
-    return delta
+            self.run(Operation(*step))
 
+    def _moving(self) -> bool:
+        return self.step is not None and self.step.op == "move"
 
-def _list_change(a: list[Any], b: list[Any], level: int, ptr: str, limits: StoreLimits) -> int:
-    delta = _commas(len(b)) - _commas(len(a))
-    shortest = min(len(a), len(b))
-    head = _same_prefix(a, b, shortest)
-    tail = _same_prefix(reversed(a), reversed(b), shortest - head)
-    middle_a, middle_b = a[head : len(a) - tail], b[head : len(b) - tail]
-    if not middle_a and not middle_b:
-        return delta
-    # Match the middles by identity (elements shifted by an insertion or
-    # removal elsewhere in the middle keep their identity).
-    counts: dict[int, int] = {}
-    for x in middle_a:
-        counts[id(x)] = counts.get(id(x), 0) + 1
-    unmatched_b: list[tuple[int, Any]] = []
-    for index, y in enumerate(middle_b, head):
-        left = counts.get(id(y), 0)
-        if left:
-            counts[id(y)] = left - 1
+    def _inserted(self, tokens: list[str], value: Any) -> int:
+        """Size of a value added at ``tokens`` (0 for a move: it cancels its removal)."""
+        step = self.step
+        if step is not None and step.op in ("move", "copy") and isinstance(value, (dict, list)):
+            # Only a copy, or a move to a deeper place, can break max_depth.
+            source = step.from_tokens or []
+            if (step.op == "copy" or len(tokens) > len(source)) and self.depth_error is None:
+                try:
+                    check_depth(value, format_pointer(tokens), len(tokens), self.limits)
+                except LimitExceededError as exc:
+                    self.depth_error = exc
+        return 0 if self._moving() else json_size(value)
+
+    def add(self, tokens: list[str], value: Any) -> None:
+        if not tokens:
+            super().add(tokens, value)
+            self.size = json_size(value)  # a new root: the whole size (never too deep)
+            return
+        parent = _parent(self.root, tokens)
+        if parent is None:
+            super().add(tokens, value)  # raises the engine's error
+            raise StepError(f"internal: cannot account for adding at {format_pointer(tokens)!r}")
+        key = tokens[-1]
+        comma = 1 if parent else 0
+        if not isinstance(parent, dict):
+            change = comma
+        elif key in parent:  # add replaces an existing member
+            change = -json_size(parent[key])
         else:
-            unmatched_b.append((index, y))
-    unmatched_a: list[Any] = []
-    for x in middle_a:
-        left = counts.get(id(x), 0)
-        if left:
-            counts[id(x)] = left - 1
-            unmatched_a.append(x)
-    for i, (index, y) in enumerate(unmatched_b):
-        where = f"{ptr}/{index}"
-        if i < len(unmatched_a):
-            delta += _change(unmatched_a[i], y, level + 1, where, limits)
-        else:
-            delta += _added(y, level + 1, where, limits)
-    for x in unmatched_a[len(unmatched_b) :]:
-        delta -= json_size(x)
-    return delta
+            change = key_size(key) + 1 + comma
+        super().add(tokens, value)
+        self.size += change + self._inserted(tokens, value)
+
+    def remove(self, tokens: list[str]) -> Any:
+        parent = _parent(self.root, tokens) if tokens else None
+        if parent is None:
+            super().remove(tokens)  # raises the engine's error
+            raise StepError(f"internal: cannot account for removing {format_pointer(tokens)!r}")
+        before = len(parent)  # an owned parent is shrunk in place by the engine
+        value = super().remove(tokens)
+        change = 1 if before > 1 else 0
+        if isinstance(parent, dict):
+            change += key_size(tokens[-1]) + 1
+        if not self._moving():
+            change += json_size(value)
+        self.size -= change
+        return value
+
+    def replace(self, tokens: list[str], value: Any) -> None:
+        if not tokens:
+            super().replace(tokens, value)
+            self.size = json_size(value)
+            return
+        found, old = lookup(self.root, tokens)
+        super().replace(tokens, value)
+        if not found:
+            raise StepError(f"internal: cannot account for replacing {format_pointer(tokens)!r}")
+        self.size += json_size(value) - json_size(old)

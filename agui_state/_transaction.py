@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from agui_state._apply import (
     Applied,
+    Prepared,
     apply_prepared,
     delete_ops,
     parse_path,
@@ -165,9 +166,9 @@ class StoreTransaction:
         self._check_open()
         self._run(prepare_patch(patch, self._limits, len(self._ops)))
 
-    def _run(self, ops: list[Operation]) -> None:
+    def _run(self, ops: Prepared) -> None:
         # The concatenated delta is one version: it obeys max_ops_per_patch too.
-        total, maximum = len(self._ops) + len(ops), self._limits.max_ops_per_patch
+        total, maximum = len(self._ops) + len(ops.delta), self._limits.max_ops_per_patch
         if total > maximum:
             raise LimitExceededError("max_ops_per_patch", total, maximum)
         applied = apply_prepared(self._state, self._size, ops, self._limits)

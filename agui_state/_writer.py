@@ -33,6 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from itertools import islice
 from typing import Any, Literal
 
 from agui_state.backends.base import StorageBackend
@@ -135,6 +136,7 @@ class WriteBehindQueue:
         self._versions_written = 0
         self._persisted_version: int | None = None
         self._kicked = False  # flush/close ask the writer to skip its backoff
+        self._idle = False  # the writer waits for versions (only then does put() notify)
         self._closing = False
         self._stopped = False
         self._thread = threading.Thread(
@@ -166,7 +168,10 @@ class WriteBehindQueue:
                     )
             self._pending.append(version)
             self._enqueued += 1
-            self._cond.notify_all()
+            # Only the idle writer waits for new versions (flush, close and a
+            # blocked put wait for progress): do not wake anyone else per write.
+            if self._idle:
+                self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every version queued before this call is durable.
@@ -307,10 +312,12 @@ class WriteBehindQueue:
         while True:
             with self._cond:
                 while not self._pending and not self._stopped:
+                    self._idle = True
                     self._cond.wait()
+                    self._idle = False
                 if self._stopped:
                     return
-                batch = [self._pending[i] for i in range(min(self._batch_size, len(self._pending)))]
+                batch = list(islice(self._pending, self._batch_size))
             error = self._write_with_retries(batch)
             if error is None:
                 cycle_failures = 0

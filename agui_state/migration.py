@@ -20,11 +20,21 @@ timestamps, metadata, checkpoints and snapshots::
                                            # ending at head; a pruned history starts at k > 1
                                            # and its first version carries a "checkpoint"
           "snapshots": [ ... ],            # StateSnapshot.to_dict()
-          "checkpoint": {"version": 40, "state": { ... }}
+          "checkpoint": {"version": 40, "state": { ... }},
                                            # the backend's latest full state and its version
+          "origin": { ... }                # optional: the state at version 0
         }
       ]
     }
+
+``"origin"`` is the state's content at version 0, as given by a ``set_state``
+that created it (see :mod:`agui_state.backends.base`). Export writes it only
+when it is not ``{}`` and the history still starts at version 1 (pruning
+version 1 drops version 0 too). Absent means: the checkpoint's state when
+the checkpoint is at version 0, else ``{}``, so dumps written before the
+field existed read as they did. It is optional, hence ``format_version``
+stays 1. A dump giving it for a pruned history, or one that differs from a
+checkpoint at version 0, is invalid.
 
 The version and snapshot dicts are the stored shape documented in
 :mod:`agui_state.models`.
@@ -37,11 +47,15 @@ Import and migration rules
   anything**; errors are :class:`~agui_state.errors.ValidationError` naming
   the state and the field. Each state is then written in one backend
   transaction, so a state is imported completely or not at all.
+* Import and migration restore the origin with a ``set_state`` at head 0 in
+  the same transaction as the first versions, so ``state_at`` answers the
+  same in the destination, version 0 included.
 * :func:`migrate` copies states between any two backends in transactions of
   ``batch_size`` versions. It is idempotent and resumable: a destination that
   already holds a prefix of a state's history (same version id at its head)
   receives only the versions after it; a destination whose history diverges is
-  a :class:`~agui_state.errors.ConflictError`. It verifies the result.
+  a :class:`~agui_state.errors.ConflictError`. It verifies the result
+  (heads, version ids, snapshot counts, current state and origin).
 
 A history pruned to zero versions (``prune_history(keep_last=0)``) has a head
 above zero but no version left to carry that number; the storage contract
@@ -170,13 +184,18 @@ def _export_state(backend: StorageBackend, state_id: str) -> dict[str, Any]:
     cp = _read_checkpoint(backend, state_id)
     versions = backend.get_versions(state_id)
     head = versions[-1].number if versions else backend.head_version(state_id)
-    return {
+    out: dict[str, Any] = {
         "state_id": state_id,
         "head": head,
         "versions": [v.to_dict() for v in versions],
         "snapshots": [s.to_dict() for s in backend.list_snapshots(state_id)],
         "checkpoint": {"version": cp.version, "state": cp.state},
     }
+    if (versions[0].number == 1 if versions else head == 0) and (
+        origin := _read_origin(backend, state_id, cp)
+    ):
+        out["origin"] = origin
+    return out
 
 
 def _read_checkpoint(backend: StorageBackend, state_id: str) -> Checkpoint:
@@ -186,6 +205,15 @@ def _read_checkpoint(backend: StorageBackend, state_id: str) -> Checkpoint:
     if cp is None:
         raise NotFoundError("state", state_id)
     return cp
+
+
+def _read_origin(backend: StorageBackend, state_id: str, cp: Checkpoint) -> State:
+    """The state at version 0 (the caller knows the history starts at version 1).
+
+    While the latest checkpoint is at version 0 it *is* the origin (also for
+    data stored before backends kept the origin apart).
+    """
+    return cp.state if cp.version == 0 else backend._read_origin(state_id)
 
 
 # ---------------------------------------------------------------------- import
@@ -228,7 +256,7 @@ def import_data(backend: StorageBackend, dump: Any, *, overwrite: bool = False) 
             backend.delete_state(sd.state_id)
         writes = _state_writes(
             sd.state_id,
-            sd.checkpoint,
+            sd.origin,
             sd.versions,
             opening=True,
             head_state=sd.head_state,
@@ -277,7 +305,7 @@ def _missing_snapshots(
 
 def _state_writes(
     state_id: str,
-    cp: Checkpoint,
+    origin: State,
     versions: Sequence[StateVersion],
     *,
     opening: bool,
@@ -288,11 +316,12 @@ def _state_writes(
 
     Args:
         state_id: The state.
-        cp: The source's latest checkpoint.
+        origin: The source's state at version 0.
         versions: The versions to write, ascending.
-        opening: These are the first writes of an absent state: a base state
-            at version 0 that is not ``{}`` (or has no versions on top) is
-            stored first.
+        opening: These are the first writes of an absent state: an origin
+            that is not ``{}`` (or has no versions on top) is stored first,
+            with ``set_state`` at head 0, unless the history is pruned (it
+            then opens with its oldest version, which carries a checkpoint).
         head_state: When given, stored last as the latest checkpoint at
             ``head``: needed when no version carries the source's checkpoint
             (it was written with ``set_state``), so the destination does not
@@ -300,8 +329,8 @@ def _state_writes(
         head: The head the ``head_state`` belongs to.
     """
     writes: list[Write] = []
-    if opening and cp.version == 0 and (not versions or not json_equal(cp.state, {})):
-        writes.append(Write.of_state(state_id, cp.state, expected_version=0))
+    if opening and (not versions or (versions[0].number == 1 and not json_equal(origin, {}))):
+        writes.append(Write.of_state(state_id, origin, expected_version=0))
     writes += [Write.of_version(state_id, v) for v in versions]
     if head_state is not None:
         writes.append(Write.of_state(state_id, head_state, expected_version=head))
@@ -438,8 +467,7 @@ def _plan(src: StorageBackend, dst: StorageBackend, sid: str) -> _Plan:
             raise ConflictError(
                 sid, 0, 0, "the destination has an empty state but the source history is pruned"
             )
-        base = _read_checkpoint(src, sid)
-        src_base = base.state if base.version == 0 else {}
+        src_base = _read_origin(src, sid, _read_checkpoint(src, sid))
         if not json_equal(dst.get_state(sid), src_base):
             raise ConflictError(sid, 0, 0, "destination and source differ at version 0")
     else:
@@ -500,8 +528,9 @@ def _copy_state(
             )
         last = not page or page[-1].number >= plan.src_head
         head_state = src.state_at(sid, plan.src_head) if last and explicit_cp else None
+        origin = _read_origin(src, sid, cp) if opening and (not page or page[0].number == 1) else {}
         writes = _state_writes(
-            sid, cp, page, opening=opening, head_state=head_state, head=plan.src_head
+            sid, origin, page, opening=opening, head_state=head_state, head=plan.src_head
         )
         if writes:
             # One transaction per page: an interruption leaves a clean prefix
@@ -564,7 +593,19 @@ def _verify(src: StorageBackend, dst: StorageBackend, sid: str, page_size: int) 
         raise StorageError(f"{failed}: {nd} snapshots in the destination, {ns} in the source")
     try:
         same = json_equal(src.get_state(sid), dst.get_state(sid))
+        # Version 0 is the origin, or None in both when pruned.
+        same_origin = json_equal(_version_zero(src, sid), _version_zero(dst, sid))
     except StateError as exc:
         raise StorageError(f"{failed}: {exc}") from exc
     if not same:
         raise StorageError(f"{failed}: current state differs ({count} versions compared)")
+    if not same_origin:
+        raise StorageError(f"{failed}: the state at version 0 (its origin) differs")
+
+
+def _version_zero(backend: StorageBackend, sid: str) -> State | None:
+    """``state_at(0)``, or None when version 0 is pruned."""
+    try:
+        return backend.state_at(sid, 0)
+    except NotFoundError:
+        return None

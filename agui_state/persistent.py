@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from agui_state._persistent_tx import PersistentTransaction
 from agui_state._writer import WriteBehindQueue, check_queue_options
 from agui_state.backends import create_backend
 from agui_state.backends.base import StorageBackend, Write
@@ -306,11 +307,36 @@ class PersistentStateStore:
                 base, base_state, versions = first.number, first.checkpoint, versions[1:]
         else:
             base, base_state = head, backend.get_state(sid)
-        self._store.load_history(base, base_state, versions, backend.list_snapshots(sid))
+        snapshots = backend.list_snapshots(sid)
+        # Links the next version's parent_id to the stored head.
+        head_id = versions[-1].id if versions else self._head_id(head)
+        self._store.load_history(base, base_state, versions, snapshots, head_id=head_id)
+        if versions:
+            # The backend's current state is the truth. A set_state repair at
+            # the head changes it without a version, so the replayed history
+            # can disagree: then start from the stored state, without the
+            # in-memory window (history stays readable from the backend).
+            current = backend.get_state(sid)
+            if self._store.get_state() != current:
+                self._log.info(
+                    "state %r was set directly at version %d; history kept in the backend only",
+                    sid,
+                    head,
+                )
+                self._store.load_history(head, current, [], snapshots, head_id=head_id)
         with self._stats_lock:
             self._persisted = self._store.version
         if self._queue is not None:
             self._queue.set_persisted_version(self._store.version)
+
+    def _head_id(self, head: int) -> str | None:
+        """Id of the stored head version (None: no versions, or pruned)."""
+        if head == 0:
+            return None
+        try:
+            return self._backend.get_version(self._store.state_id, head).id
+        except NotFoundError:
+            return None
 
     def refresh(self, *, discard_pending: bool = False) -> None:
         """Reload state, history and snapshots from the backend.
@@ -598,83 +624,6 @@ class PersistentStateStore:
             f"PersistentStateStore(state_id={self.state_id!r}, version={self.version}, "
             f"backend={self._backend!r}, mode={mode})"
         )
-
-
-class PersistentTransaction:
-    """A store transaction whose commit persists exactly one version.
-
-    Changes are staged on a private copy; :meth:`commit` publishes and
-    persists them as one version (nothing if rollback or an error). Use as
-    a context manager: commit on normal exit, rollback on an exception.
-    """
-
-    def __init__(self, owner: PersistentStateStore) -> None:
-        self._owner = owner
-        self._tx = owner.store.transaction()
-
-    def get(self, path: str = "") -> JSONValue:
-        """Return the staged value at ``path``."""
-        return self._tx.get(path)
-
-    def set(self, path: str, value: JSONValue) -> None:
-        """Stage setting ``value`` at ``path``."""
-        self._tx.set(path, value)
-
-    def delete(self, path: str) -> None:
-        """Stage deleting the value at ``path``."""
-        self._tx.delete(path)
-
-    def apply(self, patch: list[dict[str, Any]]) -> None:
-        """Stage a JSON Patch."""
-        self._tx.apply(patch)
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """Metadata recorded on the committed version (modifiable in place)."""
-        return self._tx.metadata
-
-    @metadata.setter
-    def metadata(self, value: dict[str, Any] | None) -> None:
-        self._tx.metadata = value
-
-    @property
-    def base_version(self) -> int:
-        """The store version this transaction builds on."""
-        return self._tx.base_version
-
-    def commit(self) -> StateVersion | None:
-        """Publish and persist the staged changes as one version.
-
-        Returns:
-            The new version, or ``None`` when nothing was staged (then
-            nothing is written).
-
-        Raises:
-            ConflictError: The store moved on since the transaction began.
-            StorageError: Persisting failed; nothing was published.
-        """
-        with self._owner._lock:
-            return self._tx.commit()
-
-    def rollback(self) -> None:
-        """Discard the staged changes."""
-        self._tx.rollback()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if not self._tx.is_open:
-            return  # committed or rolled back explicitly inside the block
-        if exc_type is None:
-            self.commit()
-        else:
-            self.rollback()
 
 
 def _finalize(

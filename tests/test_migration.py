@@ -11,8 +11,16 @@ from typing import Any
 import pytest
 
 from agui_state.backends import MemoryBackend, StorageBackend, create_backend
-from agui_state.errors import ConfigError, ConflictError, StorageError, ValidationError
+from agui_state.backends.base import Checkpoint
+from agui_state.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
 from agui_state.migration import EXPORT_FORMAT, export_data, import_data, migrate
+from agui_state.models import StateVersion, new_id, utcnow
 from agui_state.persistent import PersistentStateStore
 from agui_state.store import StoreOptions
 from tests.test_persistent_support import (
@@ -267,3 +275,108 @@ def test_migrate_rejects_bad_arguments() -> None:
         migrate(MemoryBackend(), MemoryBackend(), batch_size=0)
     with pytest.raises(ConfigError, match="destination"):
         migrate(MemoryBackend(), 42)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ origin
+ORIGIN = {"seeded": True, "items": ["a"]}
+
+
+def _seeded_source() -> MemoryBackend:
+    """A state created by set_state whose origin is no longer the latest checkpoint,
+    a pruned one, and a state still at version 0."""
+    src = MemoryBackend()
+    for sid in ("seeded", "pruned"):
+        src.set_state(sid, ORIGIN)
+        with PersistentStateStore(src, sid, options=StoreOptions(checkpoint_interval=3)) as store:
+            for i in range(1, 8):
+                store.set(f"/k{i}", i)
+    src.prune_history("pruned", keep_last=3)
+    src.set_state("bare", {"only": "origin"})
+    return src
+
+
+def _assert_same_time_travel(a: StorageBackend, b: StorageBackend, sid: str) -> None:
+    def at(backend: StorageBackend, n: int) -> Any:
+        try:
+            return backend.state_at(sid, n)
+        except NotFoundError:
+            return "pruned"
+
+    head = a.head_version(sid)
+    assert [at(b, n) for n in range(head + 1)] == [at(a, n) for n in range(head + 1)]
+
+
+def test_export_import_round_trip_keeps_the_origin(target: Target) -> None:
+    src = _seeded_source()
+    assert src._read_checkpoint("seeded") == Checkpoint(6, src.state_at("seeded", 6))
+    dump = json.loads(json.dumps(export_data(src)))
+    by_id = {s["state_id"]: s for s in dump["states"]}
+    assert by_id["seeded"]["origin"] == ORIGIN
+    assert "origin" not in by_id["pruned"]  # version 0 went with version 1
+    assert by_id["bare"]["origin"] == {"only": "origin"}
+    dst = target.backend()
+    import_data(dst, dump)
+    for sid in ("seeded", "pruned", "bare"):
+        assert_same_history(src, dst, sid)
+        _assert_same_time_travel(src, dst, sid)
+    assert dst.state_at("seeded", 0) == ORIGIN
+    assert import_data(dst, dump).skipped == ["bare", "pruned", "seeded"]
+
+
+def _add_version(sid: str, n: int, *, checkpoint: bool = False) -> StateVersion:
+    """Version ``n`` adds ``/k<n>`` to ``{"base": 1, "k1": 1, ...}``."""
+    state = {"base": 1, **{f"k{i}": i for i in range(1, n + 1)}}
+    delta = [{"op": "add", "path": f"/k{n}", "value": n}]
+    return StateVersion(new_id(), sid, n, None, utcnow(), delta, {}, state if checkpoint else None)
+
+
+def test_dump_without_origin_reads_the_checkpoint_at_version_zero() -> None:
+    # Dumps written before "origin" existed: a checkpoint at version 0 is the origin.
+    src = MemoryBackend()
+    src.set_state("plain", {"base": 1})
+    src.save_version("plain", _add_version("plain", 1))
+    dump = export_data(src)
+    assert dump["states"][0].pop("origin") == {"base": 1}
+    dst = MemoryBackend()
+    import_data(dst, dump)
+    dst.save_version("plain", _add_version("plain", 2, checkpoint=True))
+    assert dst.state_at("plain", 0) == {"base": 1}
+    assert dst.state_at("plain", 1) == {"base": 1, "k1": 1}
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [("type", "JSON object"), ("pruned", "pruned"), ("differs", "checkpoint at version 0")],
+)
+def test_invalid_origin_writes_nothing(how: str, reason: str) -> None:
+    dump = export_data(_seeded_source())
+    by_id = {s["state_id"]: s for s in dump["states"]}
+    if how == "type":
+        by_id["seeded"]["origin"] = ["not", "an", "object"]
+    elif how == "pruned":
+        by_id["pruned"]["origin"] = ORIGIN
+    else:
+        by_id["bare"]["origin"] = {"other": True}
+    dst = MemoryBackend()
+    with pytest.raises(ValidationError, match=reason) as info:
+        import_data(dst, dump)
+    assert "origin" in info.value.field
+    assert dst.list_states() == []
+
+
+def test_migrate_copies_and_verifies_the_origin(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _seeded_source()
+    dst = target.backend()
+    report = migrate(src, dst, batch_size=2)
+    assert report.verified
+    for sid in ("seeded", "pruned", "bare"):
+        assert_same_history(src, dst, sid)
+        _assert_same_time_travel(src, dst, sid)
+    assert dst.state_at("seeded", 0) == ORIGIN
+    # A destination whose origin differs fails verification, naming the state.
+    other = MemoryBackend()
+    monkeypatch.setattr(other, "_read_origin", lambda sid: {})
+    with pytest.raises(StorageError, match=r"'seeded'.*origin"):
+        migrate(src, other, ["seeded"])

@@ -295,3 +295,18 @@ def test_passwords_never_reach_stats_or_logs(caplog: pytest.LogCaptureFixture) -
         assert "s3cret" not in repr(store)
     assert caplog.records, "opening should log"
     assert "s3cret" not in caplog.text
+
+
+def test_reopen_after_a_direct_set_state_repair_shows_the_stored_state(target: Target) -> None:
+    store = target.open("repair")
+    store.set("/a", 1)
+    store.set("/b", 2)
+    store.close()
+    target.backend().set_state("repair", {"repaired": True}, expected_version=2)
+
+    again = target.open("repair")
+    assert again.version == 2
+    assert again.get_state() == {"repaired": True}
+    again.set("/c", 3)
+    assert target.backend().get_state("repair") == {"repaired": True, "c": 3}
+    assert_gap_free(target.backend(), "repair", 3)

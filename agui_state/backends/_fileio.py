@@ -84,6 +84,11 @@ def pread(fd: int, size: int, offset: int) -> bytes:
     return os.read(fd, size)  # pragma: no cover - a regular file gives all bytes up to EOF
 
 
+# One shared encoder: json.dumps with a non-default option builds a new one per call
+# (~0.5 us of a ~2.5 us version line). Encoding keeps no state, so sharing is thread-safe.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def dumps_line(obj: Any, what: str) -> bytes:
     """Serialize ``obj`` as one line of UTF-8 JSON ending in ``\\n``.
 
@@ -94,7 +99,7 @@ def dumps_line(obj: Any, what: str) -> bytes:
         ValidationError: ``obj`` is not JSON-serializable (names ``what``).
     """
     try:
-        text = json.dumps(obj, ensure_ascii=False)
+        text = _ENCODER.encode(obj)
         try:
             return text.encode("utf-8") + b"\n"
         except UnicodeEncodeError:

@@ -1,4 +1,4 @@
-"""Writer locks of the file backend: striped ``filelock`` locks, taken in order.
+"""Writer locks of the file backend: striped file locks (``flock``), taken in order.
 
 Writers (across threads and processes) serialize per state. Each state id
 maps to one of :data:`~agui_state.backends._filenames.LOCK_STRIPES` lock files
@@ -55,7 +55,7 @@ _POLL_SECONDS = 0.002  # cross-process waits poll the flock; keep hand-over late
 
 
 # flock refused by the file system itself (not contention): use filelock instead.
-_NO_FLOCK = frozenset({errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL})
+_NO_FLOCK = frozenset({errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP})
 _BUSY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES})
 
 
@@ -74,6 +74,9 @@ class _Lock:
         self._fd = -1
 
     def _ensure_file(self) -> None:
+        if not path_exists(self.path.parent, folder=True):  # removed by hand: recreate it
+            self._io.forget_dir(self.path.parent)
+            self._io.makedirs(self.path.parent)
         if not path_exists(self.path):
             # Created here so that file_mode applies exactly (umask-independent).
             # Losing the race to another process is fine; a real error shows on acquire.

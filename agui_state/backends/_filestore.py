@@ -28,7 +28,7 @@ from agui_state.backends._filelog import LogCache, LogIndex, make_header, parse_
 from agui_state.backends._filenames import encode_name, lock_stripe, shard_of
 from agui_state.backends.base import Checkpoint
 from agui_state.errors import CorruptDataError, NotFoundError, StateError, StorageError
-from agui_state.models import StateSnapshot, StateVersion
+from agui_state.models import State, StateSnapshot, StateVersion
 
 __all__ = ["OpenLog", "StateFiles"]
 
@@ -99,6 +99,10 @@ class StateFiles:
     def cp_path(self, state_id: str) -> Path:
         """The checkpoint file."""
         return self._dir("states", state_id) / f"{_name(state_id)}.json"
+
+    def origin_path(self, state_id: str) -> Path:
+        """The origin file: the state at version 0 (absent: ``{}``)."""
+        return self._dir("origins", state_id) / f"{_name(state_id)}.json"
 
     def snap_dir(self, state_id: str) -> Path:
         """The folder of the state's snapshots."""
@@ -289,6 +293,33 @@ class StateFiles:
         except (StorageError, OSError) as exc:
             logger.warning("could not put the backup of %s back in place: %s", path, exc)
 
+    def origin(self, state_id: str) -> State:
+        """The state's origin (``{}`` without an origin file).
+
+        Raises:
+            CorruptDataError: The file is not this state's origin. It is
+                written atomically, so that is damage, never a torn write.
+        """
+        path = self.origin_path(state_id)
+        raw = self.io.read_bytes(path)
+        if raw is None:
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise CorruptDataError(str(path), f"not JSON: {exc}", backend=BACKEND) from exc
+        if (
+            not isinstance(data, dict)
+            or data.get("kind") != "origin"
+            or not isinstance(data.get("state"), dict)
+        ):
+            raise CorruptDataError(str(path), "not an origin file", backend=BACKEND)
+        if data.get("state_id") != state_id:
+            reason = f"origin of state {data.get('state_id')!r} found for {state_id!r}"
+            raise CorruptDataError(str(path), reason, backend=BACKEND)
+        state: State = data["state"]
+        return state
+
     # -------------------------------------------------------------- snapshots
     def load_snapshot(self, path: Path, state_id: str) -> StateSnapshot | None:
         """Read one snapshot file (None: it does not exist)."""
@@ -324,9 +355,10 @@ class StateFiles:
 
     # ---------------------------------------------------------------- cleanup
     def remove_leftovers(self, state_id: str) -> None:
-        """Remove the checkpoint, backups and snapshots of a state whose log is gone."""
+        """Remove the checkpoint, backups, origin and snapshots of a state whose log is gone."""
         cp = self.cp_path(state_id)
         self.io.unlink(cp)
+        self.io.unlink(self.origin_path(state_id))
         self.io.unlink(cp.with_name(cp.name + ".corrupt"))
         for gen in range(1, MAX_BACKUP_PROBE + 1):
             if not self.io.unlink(self.io.backup_path(cp, gen)) and gen > self.backups:

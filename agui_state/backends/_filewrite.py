@@ -12,12 +12,20 @@ versions of an existing state (hot path)    ``fdatasync`` of one log append
                                             (several versions: one ``write``, the
                                             lines tied by ``batch_end``)
 ``set_state`` of an existing state          rename of the new checkpoint file
+(head > 0)
 one snapshot of an existing state           rename of the snapshot file
 anything creating one state                 rename of the new log: checkpoint and
                                             snapshots are written first, invisible
                                             while the log does not exist
-anything else (several states, mixed)       removal of the undo record (``_filejournal``)
+anything else (several states, mixed, or    removal of the undo record (``_filejournal``)
+``set_state`` of an existing state at
+head 0: origin and checkpoint files)
 ==========================================  =====================================
+
+A ``set_state`` at head 0 also writes the state's origin file (its state at
+version 0, which later checkpoints do not replace). A state created with
+``{}`` (or by version 1) gets none: no file means ``{}``, and creation first
+removes any leftover of a deleted incarnation. Version appends never touch it.
 
 After an append that carries a checkpoint, the checkpoint file is refreshed
 too, but that is an optimization after the commit (readers take the newer of
@@ -45,7 +53,7 @@ if TYPE_CHECKING:
     from agui_state.backends._filejournal import Journal
     from agui_state.backends._filestore import StateFiles
 
-__all__ = ["Plan", "checkpoint_bytes", "commit", "plan_batch"]
+__all__ = ["Plan", "checkpoint_bytes", "commit", "origin_bytes", "plan_batch"]
 
 logger = logging.getLogger("agui_state.backends.file")
 
@@ -61,9 +69,11 @@ class Plan:
     versions: list[StateVersion] = field(default_factory=list)
     checkpoint: Checkpoint | None = None
     checkpoint_from_state: bool = False
+    origin: State | None = None  # set by a state write at head 0
     snapshots: dict[str, StateSnapshot] = field(default_factory=dict)
     lines: list[bytes] = field(default_factory=list)
     checkpoint_data: bytes = b""
+    origin_data: bytes = b""  # b"": no origin file to write
     snapshot_data: dict[str, bytes] = field(default_factory=dict)
 
     @property
@@ -100,6 +110,12 @@ def checkpoint_bytes(
     if serialized is None:
         serialized = state_json(checkpoint.state, f"state of {state_id!r}")
     return _with_field(dumps_line(body, f"state of {state_id!r}"), "state", serialized)
+
+
+def origin_bytes(state_id: str, serialized: bytes) -> bytes:
+    """Serialize an origin file (``serialized``: the state's JSON)."""
+    body = {"format": FORMAT, "kind": "origin", "state_id": state_id}
+    return _with_field(dumps_line(body, f"origin of {state_id!r}"), "state", serialized)
 
 
 def _version_line(
@@ -141,6 +157,8 @@ def plan_batch(
             plan.head = plan.head or 0
             plan.checkpoint = Checkpoint(plan.head, write.state)
             plan.checkpoint_from_state = True
+            if plan.head == 0:
+                plan.origin = write.state
         else:
             assert write.snapshot is not None
             plan.snapshots[write.snapshot.id] = write.snapshot
@@ -155,8 +173,14 @@ def plan_batch(
                 cp_json = cp
         if plan.checkpoint is None and plan.index is None:
             plan.checkpoint = Checkpoint(0, {})  # a state created by version 1 starts from {}
+        origin_json = b""
+        if plan.origin is not None and (plan.origin or plan.index is not None):
+            origin_json = state_json(plan.origin, f"origin of {plan.state_id!r}")
+            plan.origin_data = origin_bytes(plan.state_id, origin_json)
         if plan.checkpoint is not None:
             reuse = cp_json if cp_json and not plan.checkpoint_from_state else None
+            if origin_json and plan.checkpoint.state is plan.origin:
+                reuse = origin_json
             plan.checkpoint_data = checkpoint_bytes(plan.state_id, plan.checkpoint, reuse)
         for snap_id, snap in plan.snapshots.items():
             plan.snapshot_data[snap_id] = dumps_line(snap.to_dict(), f"snapshot {snap_id!r}")
@@ -169,6 +193,11 @@ def commit(files: StateFiles, journal: Journal, index: StateIndex, plans: list[P
         plan = plans[0]
         if plan.index is None:
             _create(files, index, plan)
+            return
+        if plan.origin_data:
+            # Origin and checkpoint files change together: only the journal
+            # makes that atomic (a rare write: re-initializing at head 0).
+            _journaled(files, journal, index, plans)
             return
         if plan.versions and not plan.snapshots and not plan.checkpoint_from_state:
             _append(files, plan)
@@ -236,6 +265,8 @@ def _create(files: StateFiles, index: StateIndex, plan: Plan) -> None:
     files.remove_leftovers(sid)  # of a deleted incarnation; invisible without a log
     index.add(sid)  # before the log: a crash may list a missing state, never hide one
     files.io.write_atomic(files.cp_path(sid), plan.checkpoint_data)
+    if plan.origin_data:
+        files.io.write_atomic(files.origin_path(sid), plan.origin_data)
     for snap_id, data in plan.snapshot_data.items():
         files.io.write_atomic(files.snap_path(sid, snap_id), data)
     base = plan.versions[0].number - 1 if plan.versions else 0
@@ -263,6 +294,11 @@ def _journaled(files: StateFiles, journal: Journal, index: StateIndex, plans: li
         index.add(plan.state_id)
         undo.append({"op": "unlink", "path": files.cp_path(plan.state_id)})
         actions.append(partial(io.write_atomic, files.cp_path(plan.state_id), plan.checkpoint_data))
+        if plan.origin_data:
+            undo.append({"op": "unlink", "path": files.origin_path(plan.state_id)})
+            actions.append(
+                partial(io.write_atomic, files.origin_path(plan.state_id), plan.origin_data)
+            )
         for snap_id, data in plan.snapshot_data.items():
             path = files.snap_path(plan.state_id, snap_id)
             undo.append({"op": "unlink", "path": path})
@@ -286,6 +322,8 @@ def _journaled(files: StateFiles, journal: Journal, index: StateIndex, plans: li
             continue
         if plan.checkpoint is not None:
             replace(files.cp_path(plan.state_id), plan.checkpoint_data, files.backups)
+        if plan.origin_data:
+            replace(files.origin_path(plan.state_id), plan.origin_data)
         for snap_id, data in plan.snapshot_data.items():
             replace(files.snap_path(plan.state_id, snap_id), data)
     record = journal.begin([p.state_id for p in plans], undo)

@@ -31,6 +31,11 @@ __all__ = [
 BACKEND = "redis"
 
 
+# One shared encoder: json.dumps with non-default options builds a new one per call.
+# Encoding keeps no state, so sharing it between threads is safe.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def dumps(value: Any, what: str) -> bytes:
     """Serialize ``value``; ``what`` names it in the error.
 
@@ -38,7 +43,7 @@ def dumps(value: Any, what: str) -> bytes:
         ValidationError: Not JSON (NaN, a set, an object...).
     """
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise ValidationError(what, f"not JSON-serializable: {exc}") from exc
     return text.encode("utf-8", "surrogatepass")
@@ -57,13 +62,15 @@ def write_args(write: Write, position: int) -> list[Any]:
     if write.kind == "version":
         v = write.version
         assert v is not None
-        body = dumps(v.without_checkpoint().to_dict(), "version")
+        body = dumps((v if v.checkpoint is None else v.without_checkpoint()).to_dict(), "version")
         cp = b""
         if v.checkpoint is not None:
             cp = dumps(v.checkpoint, "version.checkpoint")
             # Splice rather than serialize the checkpoint twice.
             body = body[:-1] + b',"checkpoint":' + cp + b"}"
-        return ["v", position, v.number, id_bytes(v.id), body, cp]
+        # Bytes throughout: redis-py passes bytes through as they are (str and
+        # int go through its encoder), which matters in a 500-version group commit.
+        return [b"v", b"%d" % position, b"%d" % v.number, id_bytes(v.id), body, cp]
     if write.kind == "state":
         expected = "" if write.expected_version is None else write.expected_version
         return ["s", position, expected, dumps(write.state, "state"), "", ""]

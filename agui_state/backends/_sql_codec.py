@@ -12,6 +12,10 @@ form. It reorders object keys, stores numbers as ``numeric`` (the float
 and rejects the string escape ``\\u0000``. The contract needs lossless round
 trips of the dict shape, so documents live in PostgreSQL ``json`` (validated
 on input, kept verbatim) and SQLite text. See ``_sql_schema`` for the columns.
+
+Version rows, sent as driver SQL (see ``_sql_writes``), carry the plain text
+of :func:`encode_text`; both drivers bind a ``str`` to a JSON column as its
+text (psycopg with an unknown type that PostgreSQL resolves to ``json``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "decode_snapshot",
     "decode_version",
     "encode_json",
+    "encode_text",
     "engine_json_serializer",
 ]
 
@@ -40,7 +45,12 @@ class RawJSON(str):
     __slots__ = ()
 
 
-def encode_json(value: Any, field: str) -> RawJSON:
+# Built once: json.dumps with non-default options builds an encoder per call.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_COMPACT_ASCII = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+def encode_text(value: Any, field: str) -> str:
     """Serialize ``value`` to compact JSON text.
 
     Non-ASCII text is kept as UTF-8 (compact); only when the value holds a
@@ -51,16 +61,27 @@ def encode_json(value: Any, field: str) -> RawJSON:
     Raises:
         ValidationError: ``value`` is not JSON (a set, NaN, a non-str key...).
     """
+    if type(value) is dict and not value:  # empty metadata, the common case
+        return "{}"
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text: str = _COMPACT.encode(value)
     except (TypeError, ValueError) as exc:
         raise ValidationError(field, f"not JSON-serializable: {exc}") from exc
     if not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            text = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    return RawJSON(text)
+            text = _COMPACT_ASCII.encode(value)
+    return text
+
+
+def encode_json(value: Any, field: str) -> RawJSON:
+    """:func:`encode_text` as :class:`RawJSON`, for SQLAlchemy Core statements.
+
+    Raises:
+        ValidationError: ``value`` is not JSON (a set, NaN, a non-str key...).
+    """
+    return RawJSON(encode_text(value, field))
 
 
 def engine_json_serializer(value: Any) -> str:

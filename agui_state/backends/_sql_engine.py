@@ -5,8 +5,22 @@ PostgreSQL always goes through psycopg 3 (``postgresql+psycopg``): plain
 picked by SQLAlchemy's default. Settings:
 
 * a ``QueuePool`` of ``max_connections`` (no overflow: it is a maximum),
-  ``pool_pre_ping`` so connections killed while idle are replaced silently,
   checkout waits at most ``connect_timeout``;
+* connections killed while idle in the pool (server restart,
+  ``pg_terminate_backend``, ``idle_session_timeout``) are replaced silently
+  on checkout, without a round trip per checkout as ``pool_pre_ping`` would
+  cost (one more per write): an idle connection never has anything to read,
+  so when its socket is readable (the server's termination notice, or EOF)
+  or the connection is marked broken, or it sat idle longer than
+  ``PING_IDLE_AFTER`` seconds (a peer that vanished without a word answers
+  only when spoken to), it is pinged, and replaced if the ping fails. The
+  server may not have sent its notice yet when the socket is looked at (a
+  ``pg_terminate_backend`` a moment earlier): the first statement then
+  fails, and :func:`took_unverified_connection` tells the backend, which
+  retries at once and quietly, as a failed ping would have (writes and reads
+  are safe to retry whole: see ``SQLBackend.write_batch``). The write path
+  calls :func:`connection_verified` once a statement has gone through, so a
+  later failure is reported as usual;
 * ``connect_timeout`` passed to libpq (whole seconds, at least 1);
 * the session ``statement_timeout`` is ``read_timeout`` (reads run in
   autocommit, one statement each, so they need no extra round trip); write
@@ -15,37 +29,72 @@ picked by SQLAlchemy's default. Settings:
 * ``application_name`` and ``sslmode`` from ``postgresql_options`` unless the
   URL sets them.
 
-SQLite: WAL journal (readers never block the writer), ``busy_timeout`` =
+SQLite: WAL journal (readers never block the writer; switching a new file
+to WAL waits out another process doing the same), ``busy_timeout`` =
 ``write_timeout``, foreign keys on. Python's sqlite3 module would open
 transactions implicitly and only before DML; we switch that off
-(``isolation_level = None``) and emit ``BEGIN`` ourselves from SQLAlchemy's
-``begin`` event: ``BEGIN IMMEDIATE`` for writes (the write lock is taken up
-front, so two writers queue on ``busy_timeout`` instead of deadlocking on a
-lock upgrade), plain ``BEGIN`` for reads. ``sqlite://`` (in memory) uses a
-``StaticPool``: one connection, so every thread sees the same database; the
-backend serializes its use with a lock.
+(``isolation_level = None``): the backend begins every write transaction
+with ``BEGIN IMMEDIATE`` itself (the write lock is taken up front, so two
+writers queue on ``busy_timeout`` instead of deadlocking on a lock upgrade),
+and reads, one statement each, run in autocommit (a statement is a
+consistent snapshot by itself, as on PostgreSQL). ``sqlite://`` (in memory)
+uses a ``StaticPool``: one connection, so every thread sees the same
+database; the backend serializes its use with a lock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import select
+import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from agui_state.backends._sql_codec import engine_json_serializer
 from agui_state.config import StorageConfig, redact_url
 from agui_state.errors import ConfigError
 
-__all__ = ["IMMEDIATE_OPTION", "is_memory_sqlite", "make_engine", "normalize_url"]
+__all__ = [
+    "PING_IDLE_AFTER",
+    "connection_verified",
+    "is_memory_sqlite",
+    "make_engine",
+    "normalize_url",
+    "took_unverified_connection",
+]
 
-IMMEDIATE_OPTION = "agui_state_begin_immediate"
-"""Execution option: on SQLite, begin the transaction with ``BEGIN IMMEDIATE``."""
+PING_IDLE_AFTER = 10.0
+"""Seconds a pooled PostgreSQL connection may sit idle before checkout pings it."""
+
+_IDLE_SINCE = "agui_state_idle_since"  # key in the pool record's info dict
+
+_checkout = threading.local()  # .unverified: the thread's last checkout skipped the ping
+
+
+def took_unverified_connection() -> bool:
+    """Whether this thread's last checkout was an idle pooled connection trusted without a ping.
+
+    Reading resets it. A disconnect on such a connection means it had died
+    while idle (what a ping would have caught), not that an operation broke.
+    """
+    unverified: bool = getattr(_checkout, "unverified", False)
+    _checkout.unverified = False
+    return unverified
+
+
+def connection_verified() -> None:
+    """Note that the connection this thread checked out has answered a statement."""
+    _checkout.unverified = False
+
 
 _PG_SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
 _SQLITE_SCHEMES = {"sqlite", "sqlite+pysqlite"}
@@ -99,6 +148,54 @@ def _pg_connect_args(url: URL, config: StorageConfig) -> tuple[URL, dict[str, An
     return url.set(query=query), args
 
 
+def _socket_readable(dbapi_conn: Any) -> bool:
+    """Whether the connection's socket has input (or EOF) waiting, without blocking.
+
+    Unknown (no socket, or ``select`` cannot watch it) counts as readable,
+    which only costs a ping.
+    """
+    try:
+        fd = dbapi_conn.fileno()
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([fd], [], [], 0)[0])
+    except Exception:  # a closed connection, an fd select() cannot watch...: ping it
+        return True
+
+
+def _install_pg_checks(engine: Engine) -> None:
+    """Check pooled connections on checkout cheaply (see the module doc)."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        _checkout.unverified = False
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None:  # fresh from connect(): nothing to check
+            return
+        if (
+            not (dbapi_conn.closed or dbapi_conn.broken)
+            and time.monotonic() - since < PING_IDLE_AFTER
+            and not _socket_readable(dbapi_conn)
+        ):
+            _checkout.unverified = True
+            return
+        try:
+            alive = not (dbapi_conn.closed or dbapi_conn.broken) and dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as exc:
+            raise sa_exc.DisconnectionError(f"pooled connection is gone: {exc}") from exc
+        if not alive:
+            # The pool discards this connection and checks out (or opens) another.
+            raise sa_exc.DisconnectionError("pooled connection is gone")
+
+
 def _install_sqlite_hooks(engine: Engine, config: StorageConfig, memory: bool) -> None:
     busy_ms = max(1, round(config.write_timeout * 1000))
 
@@ -111,14 +208,29 @@ def _install_sqlite_hooks(engine: Engine, config: StorageConfig, memory: bool) -
             cur.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
             cur.execute("PRAGMA foreign_keys = ON")
             if not memory:
-                cur.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(cur, busy_ms / 1000)
         finally:
             cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(IMMEDIATE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+def _enable_wal(cursor: Any, timeout: float) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting out other processes opening the file.
+
+    Switching a database to WAL needs an exclusive lock, and SQLite reports
+    "database is locked" at once, without its busy handler, while another
+    process holds the file (two processes opening a new database together).
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def make_engine(config: StorageConfig) -> tuple[Engine, bool]:
@@ -149,11 +261,11 @@ def make_engine(config: StorageConfig) -> tuple[Engine, bool]:
             connect_args=connect_args,
             pool_size=config.max_connections,
             max_overflow=0,
-            pool_pre_ping=True,
             pool_recycle=1800,
             pool_timeout=config.connect_timeout,
             **common,
         )
+        _install_pg_checks(engine)
         return engine, False
     memory = is_memory_sqlite(url)
     if memory:

@@ -3,7 +3,8 @@
 Tables (``{p}`` is ``config.table_prefix``; on PostgreSQL they live in
 ``config.schema`` when set)::
 
-    {p}states    state_id PK, head, checkpoint_version, checkpoint, created_at, updated_at
+    {p}states    state_id PK, head, checkpoint_version, checkpoint, created_at, updated_at,
+                 origin (the state at version 0; NULL: {})
     {p}versions  (state_id, number) PK, id, parent_id, ts, delta, metadata, checkpoint
                  unique index (state_id, id)
     {p}snapshots (state_id, id) PK, version, ts, label, metadata, state
@@ -80,6 +81,7 @@ def _json() -> sa.types.TypeEngine[Any]:
 class Tables:
     """The backend's tables, bound to one schema and prefix."""
 
+    prefix: str
     metadata: sa.MetaData
     states: sa.Table
     versions: sa.Table
@@ -89,7 +91,16 @@ class Tables:
 
 def build_tables(schema: str | None, prefix: str) -> Tables:
     """Define the tables for ``schema`` (None: default) and table ``prefix``."""
+    return _define_tables(schema, prefix, schema_version=MIGRATIONS[-1].version)
+
+
+def _define_tables(schema: str | None, prefix: str, *, schema_version: int) -> Tables:
+    """The tables as they are after migration ``schema_version``."""
     md = sa.MetaData(schema=schema)
+    added_later: list[sa.Column[Any]] = []
+    if schema_version >= 2:
+        # The state at version 0 (set_state at head 0); NULL means {}.
+        added_later.append(sa.Column("origin", _json(), nullable=True))
     states = sa.Table(
         f"{prefix}states",
         md,
@@ -99,6 +110,7 @@ def build_tables(schema: str | None, prefix: str) -> Tables:
         sa.Column("checkpoint", _json(), nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
+        *added_later,
     )
     versions = sa.Table(
         f"{prefix}versions",
@@ -143,7 +155,7 @@ def build_tables(schema: str | None, prefix: str) -> Tables:
         sa.Column("description", sa.Text, nullable=False),
         sa.Column("applied_at", UTCDateTime, nullable=False),
     )
-    return Tables(md, states, versions, snapshots, migrations)
+    return Tables(prefix, md, states, versions, snapshots, migrations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,16 +174,26 @@ class Migration:
 
 
 def _create_v1(conn: Connection, tables: Tables) -> None:
-    # The runtime Table objects are the version-1 shape. When a later
-    # migration changes a table, freeze the version-1 DDL here first, so a
-    # fresh database still goes 1 -> 2 -> ... instead of jumping to the end.
-    tables.metadata.create_all(
-        conn, tables=[tables.states, tables.versions, tables.snapshots], checkfirst=True
-    )
+    # The version-1 shape, frozen: a fresh database goes 1 -> 2 -> ... like
+    # an old one, instead of jumping to the end (and failing at step 2).
+    v1 = _define_tables(tables.metadata.schema, tables.prefix, schema_version=1)
+    v1.metadata.create_all(conn, tables=[v1.states, v1.versions, v1.snapshots], checkfirst=True)
+
+
+def _add_origin(conn: Connection, tables: Tables) -> None:
+    # SQLAlchemy Core has no ALTER TABLE construct: the identifiers come from
+    # the dialect's preparer (quoted as in SQLAlchemy's own statements) and
+    # the column from CreateColumn, as the versions-run statements are built.
+    # Nullable without default: no table rewrite on PostgreSQL or SQLite.
+    # Existing rows get NULL ({}): states created before kept no origin.
+    table = conn.dialect.identifier_preparer.format_table(tables.states)
+    column = sa.schema.CreateColumn(tables.states.c.origin).compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create states, versions and snapshots tables", _create_v1),
+    Migration(2, "add states.origin (the state at version 0)", _add_origin),
 )
 """The schema history, oldest first. Append only; never edit an applied step."""
 

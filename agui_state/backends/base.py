@@ -2,7 +2,10 @@
 
 Storage shape (see DESIGN.md): per state, a *head* version number, the
 *latest checkpoint* (a full state at some version ``c <= head``), the versions
-(deltas) numbered 1..head, and snapshots. Version 0 is the empty object ``{}``.
+(deltas) numbered 1..head, snapshots, and the *origin*: the state at version
+0. The origin is ``{}`` unless ``set_state`` stored a state while the head was
+0 (creation, or re-initialization of a state without versions); backends keep
+it apart from the latest checkpoint, which moves on.
 
 * An update writes **one version** (its delta): O(size of the delta).
 * A version whose :attr:`~agui_state.models.StateVersion.checkpoint` is set
@@ -10,6 +13,19 @@ Storage shape (see DESIGN.md): per state, a *head* version number, the
   the state's latest checkpoint.
 * :meth:`StorageBackend.get_state` returns the latest checkpoint with the
   versions after it replayed: at most K-1 deltas.
+* :meth:`StorageBackend.state_at` (time travel) returns what ``get_state``
+  returned when the head was ``n``: from the latest checkpoint if it is at or
+  before ``n``, else from the nearest older checkpoint carried by a version,
+  else from the origin.
+* ``set_state`` at a head ``h > 0`` is an explicit checkpoint (a repair): it
+  redefines the *current* state without rewriting history (no version is
+  written or changed). While it is the latest checkpoint, ``state_at(n)`` for
+  ``n >= h`` starts from it, so ``state_at(h)`` is the repaired state; once a
+  later version carries a checkpoint (or ``prune_history`` moves it), the
+  repair is no longer stored anywhere and ``state_at(n)`` for ``h <= n`` below
+  that version is rebuilt from the recorded history alone: the versions'
+  deltas from the previous checkpoint or the origin, as if the repair had not
+  happened. Repairs that must stay visible to time travel belong in a version.
 
 Writes go through one primitive, :meth:`StorageBackend.write_batch`, which a
 backend implements **atomically** (all items or none) with **optimistic
@@ -19,8 +35,10 @@ otherwise :class:`~agui_state.errors.ConflictError` and nothing is written.
 ``save_version``, ``set_state``, ``save_snapshot`` and
 :class:`BatchTransaction` are thin wrappers over it.
 
-Reads backends must implement: ``_read_head`` and the version, snapshot and
-listing reads. Everything else (``get_state``, ``state_at``,
+Reads backends must implement: ``_read_head``, ``_read_checkpoint``, the
+version, snapshot and listing reads, and ``_read_origin`` (its default,
+``{}``, is only right for a backend whose ``set_state`` never creates a state
+with content). Everything else (``get_state``, ``state_at``,
 ``prune_history``'s reconstruction) is shared here.
 """
 
@@ -80,7 +98,7 @@ def replay(base: State, versions: Sequence[StateVersion], state_id: str = "?") -
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """A full state at a version number (``version == 0`` is the empty start)."""
+    """A full state at a version number (``version == 0``: the origin)."""
 
     version: int
     state: State
@@ -111,7 +129,10 @@ class Write:
 
     @classmethod
     def of_state(cls, state_id: str, state: State, expected_version: int | None = None) -> Write:
-        """Store ``state`` as the latest checkpoint at the current head."""
+        """Store ``state`` as the latest checkpoint at the current head.
+
+        At head 0 (or for an absent state) it is also the state's origin.
+        """
         if not isinstance(state, dict):
             raise ValidationError("state", f"must be a JSON object, got {type(state).__name__}")
         return cls(
@@ -209,13 +230,17 @@ class StorageBackend(ABC):
         heads *atomically with the write* (under the backend's lock or
         database transaction), so two processes never both win.
 
-        A ``version`` write creates the state (checkpoint ``{}`` at 0) when it
-        is version 1 of an absent state (a version carrying a checkpoint may
-        open an absent state at any number: imported pruned histories); if
-        the version carries a checkpoint it becomes the latest checkpoint.
+        A ``version`` write creates the state (checkpoint ``{}`` at 0, origin
+        ``{}``) when it is version 1 of an absent state (a version carrying a
+        checkpoint may open an absent state at any number: imported pruned
+        histories); if the version carries a checkpoint it becomes the latest
+        checkpoint. A version write never touches the origin.
         A ``state`` write stores the state as latest checkpoint at the
-        (possibly new) head, creating the state if absent. A ``snapshot``
-        write requires the state to exist.
+        (possibly new) head, creating the state if absent; when that head is
+        0 (counting versions earlier in the batch) it also stores the state
+        as the origin, replacing any previous one, atomically with the rest.
+        A ``snapshot`` write requires the state to exist. Deleting a state
+        deletes its origin: a re-created state starts from ``{}`` again.
 
         Raises:
             ConflictError: A version is not numbered next, or an expectation failed.
@@ -230,6 +255,21 @@ class StorageBackend(ABC):
     @abstractmethod
     def _read_checkpoint(self, state_id: str) -> Checkpoint | None:
         """Return the latest checkpoint of ``state_id``, or None if absent."""
+
+    def _read_origin(self, state_id: str) -> State:
+        """Return the origin of ``state_id``: its state at version 0.
+
+        That is the state of the last ``state`` write made while the head was
+        0, or ``{}`` when there was none (a state created by version 1). Only
+        called for a state that exists; reading it is not on the hot path
+        (``state_at`` asks for it only when no checkpoint is nearer).
+
+        The default returns ``{}``: right only for a backend whose states
+        never get content from ``set_state`` at head 0. Every backend that
+        stores such states must store the origin (see :meth:`write_batch`)
+        and override this; the conformance suite checks it.
+        """
+        return {}
 
     @abstractmethod
     def get_versions(
@@ -337,6 +377,12 @@ class StorageBackend(ABC):
         it is for creation, import and explicit checkpoints; updates should
         go through :meth:`save_version`.
 
+        At head 0 (creation, or a state without versions yet) ``state`` is
+        also stored as the origin, what :meth:`state_at` returns for version
+        0 for good. At a head ``h > 0`` it is an explicit checkpoint or
+        repair: it redefines the current state without rewriting history
+        (see the module docstring for what :meth:`state_at` returns then).
+
         Raises:
             ConflictError: ``expected_version`` given and the head differs.
         """
@@ -404,7 +450,16 @@ class StorageBackend(ABC):
     def state_at(self, state_id: str, number: int) -> State:
         """Return the state as it was at version ``number`` (time travel).
 
-        Uses the nearest checkpoint at or before ``number``.
+        That is what :meth:`get_state` returned when the head was ``number``
+        (for version 0: the origin). Starts from the latest checkpoint if it
+        is at or before ``number``, else from the nearest older checkpoint
+        carried by a version, else from the origin. After a ``set_state`` at
+        a head above 0, see the module docstring.
+
+        Version 0 counts as pruned once version 1 is: after
+        :meth:`prune_history` cut the start of the history (or for a history
+        opened at a later version), ``state_at(0)`` raises like any other
+        pruned number.
 
         Raises:
             NotFoundError: The state does not exist or that version was pruned.
@@ -420,6 +475,12 @@ class StorageBackend(ABC):
             tail = self.get_versions(state_id, after=cp.version, limit=number - cp.version)
             _check_consecutive(state_id, cp.version, tail)
             return replay(cp.state, tail, state_id)
+        if number == 0:
+            # The latest checkpoint moved on; the origin answers as long as
+            # the history still starts at version 1.
+            if self._read_version(state_id, 1, None) is None:
+                raise NotFoundError("version", state_id, number)
+            return self._read_origin(state_id)
         # Walk back to the nearest older checkpoint carried by a version.
         chain: list[StateVersion] = []
         before = number + 1
@@ -435,9 +496,7 @@ class StorageBackend(ABC):
             before = page[-1].number
         if chain and chain[-1].number == 1:
             chain.reverse()
-            return replay({}, chain, state_id)
-        if number == 0:
-            return {}
+            return replay(self._read_origin(state_id), chain, state_id)
         raise NotFoundError("version", state_id, number)
 
     def prune_history(self, state_id: str, keep_last: int) -> int:
@@ -447,6 +506,9 @@ class StorageBackend(ABC):
         version is rewritten with a checkpoint first (and the latest
         checkpoint moved forward if it pointed into the pruned range).
         Version numbers never change; new versions continue from the head.
+        Version 0 goes with version 1: once it is pruned, ``state_at(0)``
+        raises :class:`~agui_state.errors.NotFoundError` too (the origin may
+        stay stored, but nothing answers with it any more).
 
         Returns:
             How many versions were deleted.

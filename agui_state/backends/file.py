@@ -8,6 +8,8 @@ the shard is a stable BLAKE2b hash of the state id, see ``_filenames``)::
     versions/shard_3/<name>.log           the state's version log: source of truth (``_filelog``)
     states/shard_3/<name>.json            the latest checkpoint file
     states/shard_3/<name>.json.bak.1..N   rotated backups of it
+    origins/shard_3/<name>.json           the state at version 0, when set_state gave
+                                          one (absent: ``{}``)
     snapshots/shard_3/<name>/<snap>.json  one file per snapshot
     journal/                              undo records of multi-file batches (``_filejournal``)
     locks/stripe-NNNN.lock                writer locks (``_filelocks``)
@@ -21,7 +23,10 @@ number of the log's last committed line (or the header's ``base`` after a
 prune). Its latest checkpoint is the newer of the checkpoint file and the
 newest log line carrying one (``_filestore``). The checkpoint file is written
 before the log is created, so every existing state has one; a damaged one is
-replaced by its newest good backup, with a warning.
+replaced by its newest good backup, with a warning. Its origin (the state at
+version 0) is its origin file, written only by a ``set_state`` at head 0 (in
+the same commit as the checkpoint file) and never rewritten afterwards; no
+origin file means ``{}``.
 
 Writes: ``_filewrite`` gives each kind of batch one commit point. A
 synchronous update is one appended JSON line and one ``fdatasync``, however
@@ -104,7 +109,7 @@ class FileBackend(StorageBackend):
         self._counters = Counters()
         self._io = FileIO(file_mode=fo.file_mode, fsync=fo.fsync, counters=self._counters)
         try:
-            for sub in ("states", "versions", "snapshots", "journal", "locks", "index"):
+            for sub in ("states", "origins", "versions", "snapshots", "journal", "locks", "index"):
                 self._io.makedirs(base / sub)
             sharding, shards = self._load_layout(base, bool(fo.enable_sharding), fo.shard_count)
         except StorageError as exc:
@@ -297,6 +302,11 @@ class FileBackend(StorageBackend):
                 return self._files.checkpoint(state_id, lg)[0]
             except NotFoundError:
                 return None
+
+    def _read_origin(self, state_id: str) -> State:
+        self._check()
+        with self._files.log(state_id) as lg:
+            return {} if lg is None else self._files.origin(state_id)
 
     def get_state(self, state_id: str) -> State:
         # Same result as the base class, but checkpoint and versions come through

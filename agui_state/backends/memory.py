@@ -38,6 +38,9 @@ class _Record:
     head: int = 0
     checkpoint_version: int = 0
     checkpoint: dict[str, Any] = field(default_factory=dict)
+    # The state at version 0 (see base.py); shares the checkpoint's dict when
+    # stored together: stored values are replaced, never mutated in place.
+    origin: dict[str, Any] = field(default_factory=dict)
     versions: dict[int, dict[str, Any]] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -87,6 +90,8 @@ class MemoryBackend(StorageBackend):
                     assert write.state is not None
                     rec.checkpoint_version = rec.head
                     rec.checkpoint = copy.deepcopy(write.state)
+                    if rec.head == 0:
+                        rec.origin = rec.checkpoint
                 else:
                     assert write.snapshot is not None
                     rec.snapshots[write.snapshot.id] = copy.deepcopy(write.snapshot.to_dict())
@@ -133,6 +138,12 @@ class MemoryBackend(StorageBackend):
             if rec is None:
                 return None
             return Checkpoint(rec.checkpoint_version, copy.deepcopy(rec.checkpoint))
+
+    def _read_origin(self, state_id: str) -> dict[str, Any]:
+        self._check()
+        with self._lock:
+            rec = self._records.get(state_id)
+            return copy.deepcopy(rec.origin) if rec else {}
 
     def _read_version(
         self, state_id: str, number: int | None, version_id: str | None

@@ -13,7 +13,9 @@ cluster slot::
     P + "index"          sorted set, all scores 0, members = raw state ids
                          (list_states pages it with ZRANGEBYLEX, never KEYS)
     P + "s:{E}:meta"     hash: head (version number), cpv (checkpoint version),
-                         cp (checkpoint JSON); exists <=> the state exists
+                         cp (checkpoint JSON), origin (JSON of the state at
+                         version 0, written by a set_state at head 0 in the
+                         same script; absent: {}); exists <=> the state exists
     P + "s:{E}:v"        sorted set: score = version number, member = version JSON
     P + "s:{E}:vid"      sorted set: score = version number, member = version id
     P + "s:{E}:snap"     hash: snapshot id -> snapshot JSON
@@ -88,6 +90,7 @@ from agui_state.backends._redis_codec import (
     decode_snapshot,
     decode_versions,
     dumps,
+    loads,
     parse_head,
     write_args,
 )
@@ -208,7 +211,9 @@ class RedisBackend(StorageBackend):
         groups: dict[int, _Group] = {}
         for write in writes:
             slot = self.keys.slot(write.state_id) if self._cluster else 0
-            group = groups.setdefault(slot, _Group())
+            group = groups.get(slot)
+            if group is None:  # not setdefault: that would build a _Group per write
+                group = groups[slot] = _Group()
             if write.state_id not in group.states:
                 group.states.append(write.state_id)
             group.writes.append(write)
@@ -350,6 +355,17 @@ class RedisBackend(StorageBackend):
         meta = self.keys.state(state_id).meta
         cpv, cp = self._conn.call(f"read {state_id!r}", lambda: client.hmget(meta, ["cpv", "cp"]))
         return None if cpv is None else decode_checkpoint(cpv, cp, meta)
+
+    def _read_origin(self, state_id: str) -> State:
+        client = self._check()
+        meta = self.keys.state(state_id).meta
+        raw = self._conn.call(f"read {state_id!r}", lambda: client.hget(meta, "origin"))
+        if raw is None:
+            return {}
+        origin = loads(raw, meta)
+        if not isinstance(origin, dict):
+            raise CorruptDataError(meta, "origin is not a JSON object", backend=_BACKEND)
+        return origin
 
     def get_state(self, state_id: str) -> State:
         """Return the current state; checkpoint and tail come from one atomic read."""

@@ -8,9 +8,10 @@
 
 The backend is split by concern: ``_sql_schema`` (tables, migrations),
 ``_sql_codec`` (JSON text, row decoding), ``_sql_writes`` (one write batch in
-one transaction), ``_sql_queries`` (read statements), ``_sql_engine`` (URLs,
-pools, timeouts, SQLite hooks) and ``_sql_errors`` (driver error mapping,
-retry delays). This class ties them
+one transaction), ``_sql_driver`` (pre-rendered hot statements on the driver
+cursor), ``_sql_queries`` (read statements), ``_sql_engine`` (URLs, pools,
+connection checks, timeouts, SQLite hooks) and ``_sql_errors`` (driver error
+mapping, retry delays). This class ties them
 together: each public call is one short transaction (writes) or one
 autocommit statement (most reads), retried on transient connection failures.
 
@@ -30,11 +31,10 @@ stored; nothing identifies such a write afterwards.)
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -43,8 +43,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 from agui_state.backends import _sql_writes as writes_mod
-from agui_state.backends._sql_codec import decode_snapshot, decode_version
-from agui_state.backends._sql_engine import IMMEDIATE_OPTION, make_engine
+from agui_state.backends._sql_codec import RawJSON, decode_snapshot, decode_version
+from agui_state.backends._sql_driver import ConnectionExecutor, Driver, Executor
+from agui_state.backends._sql_engine import (
+    connection_verified,
+    make_engine,
+    took_unverified_connection,
+)
 from agui_state.backends._sql_errors import Fault, backoff_delay, classify, to_state_error
 from agui_state.backends._sql_queries import (
     counts_query,
@@ -106,45 +111,67 @@ class SQLBackend(StorageBackend):
         self.backend_type = dialect  # type: ignore[misc]  # per instance: "postgresql" or "sqlite"
         self._pg = dialect == "postgresql"
         self._tables = build_tables(config.schema if self._pg else None, config.table_prefix)
+        # psycopg begins a transaction by itself; SQLite must take the write lock up front.
+        self._driver = Driver(self._engine, None if self._pg else "BEGIN IMMEDIATE")
+        self._batch = writes_mod.BatchWriter(
+            self._tables, self._engine.dialect, self._driver.marker
+        )
         self._lock_key = f"agui-state:{self._tables.metadata.schema or ''}:{config.table_prefix}"
         self._secret = self._engine.url.password
         self._redacted = config.redacted_url
-        if self._pg:
-            # Reads: autocommit, one statement each (no BEGIN/COMMIT round trips).
-            self._read_engine: Engine = self._engine.execution_options(isolation_level="AUTOCOMMIT")
-            self._write_engine: Engine = self._engine
-        else:
-            self._read_engine = self._engine
-            self._write_engine = self._engine.execution_options(**{IMMEDIATE_OPTION: True})
+        # Reads: autocommit, one statement each (no BEGIN/COMMIT round trips).
+        # On SQLite nothing emits BEGIN for them: the same (see _sql_engine).
+        self._read_engine: Engine = (
+            self._engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self._pg
+            else self._engine
+        )
         # The in-memory SQLite database is one shared connection: serialize it.
         self._conn_lock: threading.RLock | None = threading.RLock() if memory else None
         self._setup_lock = threading.Lock()
         self._schema_version: int | None = None
+        # Write transactions lower or raise the session's statement_timeout
+        # (read_timeout) only when the two differ: one more round trip.
+        self._write_timeout_sql: tuple[str, tuple[str]] | None = None
+        if self._pg and config.write_timeout != config.read_timeout:
+            ms = str(max(1, round(config.write_timeout * 1000)))
+            sql = f"SELECT set_config('statement_timeout', {self._driver.marker}, true)"
+            self._write_timeout_sql = (sql, (ms,))
 
     # ------------------------------------------------------------- plumbing
     def _check_open(self) -> None:
         if self._closed:
             raise StorageError("backend is closed", backend=self.backend_type)
 
-    @contextlib.contextmanager
-    def _serialized(self) -> Iterator[None]:
+    def _serialized(self, body: Callable[[], T]) -> T:
         if self._conn_lock is None:
-            yield
-        else:
-            with self._conn_lock:
-                yield
+            return body()
+        with self._conn_lock:
+            return body()
 
-    def _retrying(self, op: str, body: Callable[[], T], timeout: float) -> T:
-        """Run ``body``, retrying transient failures with backoff; map driver errors."""
+    def _retrying(self, op: str | Callable[[], str], body: Callable[[], T], timeout: float) -> T:
+        """Run ``body``, retrying transient failures with backoff; map driver errors.
+
+        ``op`` names the operation in logs and errors; a callable is only
+        called when needed (formatting ids costs time on the hot path).
+        """
         attempt = 0
+        replaced = False
         while True:
             try:
-                with self._serialized():
-                    return body()
+                return self._serialized(body)
             except StateError:
                 raise
             except (sa.exc.SQLAlchemyError, OSError) as exc:
                 fault = classify(exc)
+                if not isinstance(op, str):
+                    op = op()
+                if not replaced and _died_while_idle(exc, fault):
+                    # What a pre-ping on checkout would have caught: replace
+                    # the connection and go again, at once and quietly, once.
+                    replaced = True
+                    log.debug("%s: pooled connection found dead (closed while idle)", op)
+                    continue
                 if fault is Fault.TRANSIENT and attempt < self.config.max_retries:
                     attempt += 1
                     delay = backoff_delay(attempt)
@@ -185,21 +212,39 @@ class SQLBackend(StorageBackend):
 
         return self._retrying(op, body, self.config.read_timeout)
 
-    def _write(self, op: str, fn: Callable[[Connection], T], *, setup: bool = True) -> T:
+    def _write(
+        self, op: str | Callable[[], str], fn: Callable[[Connection], T], *, setup: bool = True
+    ) -> T:
         """Run ``fn`` in one write transaction (retried whole on transient failures)."""
         self._check_open()
         if setup:
             self._ensure_setup()
-        write_ms = max(1, round(self.config.write_timeout * 1000))
-        local_timeout = self._pg and self.config.write_timeout != self.config.read_timeout
+        return self._retrying(op, lambda: self._transaction(fn), self.config.write_timeout)
+
+    def _transaction(self, fn: Callable[[Connection], T]) -> T:
+        """One attempt of a write transaction through SQLAlchemy's connection."""
+        with self._engine.connect() as conn, conn.begin():
+            if self._driver.begin is not None:
+                conn.exec_driver_sql(self._driver.begin)
+            if self._write_timeout_sql is not None:
+                ConnectionExecutor(conn).one(*self._write_timeout_sql)
+            result = fn(conn)
+            connection_verified()  # a failing COMMIT is not a stale pool entry
+            return result
+
+    def _write_direct(self, op: Callable[[], str], fn: Callable[[Executor], T]) -> T:
+        """Like :meth:`_write`, on the driver directly unless someone observes the engine.
+
+        ``fn`` gets an :class:`Executor` for driver SQL (see ``_sql_driver``).
+        """
+        self._check_open()
+        self._ensure_setup()
+        driver, timeout_sql = self._driver, self._write_timeout_sql
 
         def body() -> T:
-            with self._write_engine.connect() as conn, conn.begin():
-                if local_timeout:
-                    conn.execute(
-                        sa.select(sa.func.set_config("statement_timeout", str(write_ms), True))
-                    )
-                return fn(conn)
+            if driver.observed():
+                return self._transaction(lambda conn: fn(ConnectionExecutor(conn)))
+            return driver.transaction(fn, timeout_sql)
 
         return self._retrying(op, body, self.config.write_timeout)
 
@@ -248,21 +293,32 @@ class SQLBackend(StorageBackend):
             self._check_open()
             return
         steps = writes_mod.prepare(writes)
-        op = f"write_batch(state {_q(writes[0].state_id)}, {len(writes)} writes)"
         attempts = 0
+
+        def op() -> str:
+            return f"write_batch(state {_q(writes[0].state_id)}, {len(writes)} writes)"
 
         def apply(conn: Connection) -> None:
             nonlocal attempts
             attempts += 1
-            writes_mod.apply(conn, self._tables, steps, datetime.now(UTC))
+            self._batch.apply(conn, steps, datetime.now(UTC))
+
+        def apply_runs(ex: Executor) -> None:
+            nonlocal attempts
+            attempts += 1
+            self._batch.apply_runs(ex, steps, datetime.now(UTC))
 
         try:
-            self._write(op, apply)
+            if all(isinstance(step, writes_mod.VersionRun) for step in steps):
+                # The hot path: every update of a store is one version run.
+                self._write_direct(op, apply_runs)
+            else:
+                self._write(op, apply)
         except ConflictError:
             # After a retry, a conflict may be our own earlier attempt whose
             # COMMIT succeeded but whose acknowledgement was lost.
             if attempts > 1 and self._batch_stored(steps):
-                log.info("%s: earlier attempt had committed; acknowledged", op)
+                log.info("%s: earlier attempt had committed; acknowledged", op())
                 return
             raise
 
@@ -307,7 +363,10 @@ class SQLBackend(StorageBackend):
     def _update_version(self, conn: Connection, version: StateVersion) -> None:
         run = writes_mod.prepare([Write.of_version(version.state_id, version)])[0]
         assert isinstance(run, writes_mod.VersionRun)
-        row = run.rows[0]
+        row = dict(zip(writes_mod.VERSION_COLUMNS, run.rows[0], strict=True))
+        for name in ("delta", "metadata", "checkpoint"):  # JSON text, stored as is
+            if row[name] is not None:
+                row[name] = RawJSON(row[name])
         v = self._tables.versions
         conn.execute(
             sa.update(v)
@@ -385,6 +444,20 @@ class SQLBackend(StorageBackend):
                 backend=self.backend_type,
             )
         return Checkpoint(int(row[0]), row[1])
+
+    def _read_origin(self, state_id: str) -> State:
+        st = self._tables.states
+        stmt = sa.select(st.c.origin).where(st.c.state_id == state_id)
+        origin = self._read(
+            f"origin({_q(state_id)})", lambda c: c.execute(stmt).scalar_one_or_none()
+        )
+        if origin is None:  # NULL: a state created by a version (or before schema 2)
+            return {}
+        if not isinstance(origin, dict):
+            raise CorruptDataError(
+                f"state {_q(state_id)}", "origin is not a JSON object", backend=self.backend_type
+            )
+        return origin
 
     def get_state(self, state_id: str) -> State:
         """Return the current state: checkpoint + tail deltas, in one statement.
@@ -551,6 +624,16 @@ class SQLBackend(StorageBackend):
             f"SQLBackend(type={self.backend_type!r}, url={self._redacted!r}, "
             f"schema={self._tables.metadata.schema!r}, table_prefix={self.config.table_prefix!r})"
         )
+
+
+def _died_while_idle(exc: BaseException, fault: Fault) -> bool:
+    """Whether ``exc`` is the disconnect of a pooled connection trusted without a ping."""
+    return (
+        fault is Fault.TRANSIENT
+        and isinstance(exc, sa.exc.DBAPIError)
+        and exc.connection_invalidated
+        and took_unverified_connection()
+    )
 
 
 def _q(value: Any) -> str:

@@ -187,12 +187,6 @@ def test_checkpoint_is_authoritative(backend: StorageBackend) -> None:
     assert backend.state_at(sid, 0) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="base.state_at replays from {} below the first version checkpoint: a state "
-    "created by set_state with content loses it once a version checkpoint supersedes "
-    "the version-0 checkpoint (the storage keeps only the latest checkpoint)",
-)
 def test_state_at_is_stable_for_a_state_created_by_set_state(backend: StorageBackend) -> None:
     # state_at(n) must be what get_state returned when the head was n, forever.
     sid = "doc"

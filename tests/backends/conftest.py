@@ -30,6 +30,7 @@ import pytest
 # pytest rewrite their asserts too, so failures show the compared values.
 pytest.register_assert_rewrite(
     "tests.backends._conformance_helpers",
+    "tests.backends._conformance_origin",
     "tests.backends._conformance_states",
     "tests.backends._conformance_versions",
     "tests.backends._conformance_writes",

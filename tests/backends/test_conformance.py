@@ -15,6 +15,7 @@ Helpers that build versions and histories: ``_conformance_helpers.py``; the
 multi-process writer: ``_conformance_worker.py``; fixtures: ``conftest.py``.
 """
 
+from tests.backends._conformance_origin import *  # noqa: F403
 from tests.backends._conformance_states import *  # noqa: F403
 from tests.backends._conformance_versions import *  # noqa: F403
 from tests.backends._conformance_writes import *  # noqa: F403

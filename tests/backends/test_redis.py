@@ -123,6 +123,23 @@ def test_all_keys_of_a_state_share_one_slot_and_encode_the_id(
     assert raw.zcard(f"{prefix}s:{tag}:v") == raw.zcard(f"{prefix}s:{tag}:vid") == 3
 
 
+def test_origin_is_a_meta_field_written_only_at_head_zero(make: Make, raw: Any) -> None:
+    backend = make()
+    backend.save_version("v", make_version("v", 1))
+    assert raw.hget(backend.keys.state("v").meta, "origin") is None  # absent: {}
+    meta = backend.keys.state("o").meta
+    backend.set_state("o", {"a": 1})
+    backend.set_state("o", {"b": 2})  # still head 0: replaces it
+    assert raw.hget(meta, "origin") == b'{"b":2}'
+    backend.save_version("o", make_version("o", 1, checkpoint={"b": 2}))
+    backend.set_state("o", {"repaired": True})  # head 1: not the origin
+    assert raw.hget(meta, "origin") == b'{"b":2}'
+    assert backend.state_at("o", 0) == {"b": 2}
+    raw.hset(meta, "origin", b"[1]")
+    with pytest.raises(CorruptDataError, match="origin"):
+        backend.state_at("o", 0)
+
+
 HOSTILE_IDS = [
     "*", "?", "[", "]", "[a-z]", "{", "}", "{}", "}{", "a{b}", "{a}b", "\\", "a*", "a?",
     "a[b]", "a\\*", "*a", " ", "line\nbreak", "tab\t", "ü", "日本", "🙂",

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from agui_state.backends import create_backend
+from agui_state.backends._sql_driver import Driver
+from agui_state.backends._sql_writes import timestamp_binder
 from agui_state.backends.sql import SQLBackend, prefix_upper_bound
 from agui_state.config import StorageConfig
-from agui_state.errors import ConfigError, StorageError, ValidationError
+from agui_state.errors import ConfigError, ConflictError, StorageError, ValidationError
 from tests.backends._conformance_helpers import make_snapshot, make_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -154,11 +157,12 @@ def test_migrations_recorded_and_idempotent(make_backend: MakeBackend) -> None:
     second.set_state("doc", {"a": 1})
     mig = first._tables.migrations
     with first._engine.connect() as conn:
-        rows = conn.execute(sa.select(mig.c.version, mig.c.description)).all()
-    assert [r[0] for r in rows] == [1]
-    assert "states" in rows[0][1]
+        rows = conn.execute(sa.select(mig.c.version, mig.c.description).order_by(mig.c.version))
+        described = dict(rows.all())
+    assert sorted(described) == [1, 2]
+    assert "states" in described[1] and "origin" in described[2]
     assert first.get_state("doc") == {"a": 1}
-    assert first.stats()["schema_version"] == 1
+    assert first.stats()["schema_version"] == 2
 
 
 def test_newer_database_schema_is_refused(make_backend: MakeBackend) -> None:
@@ -235,7 +239,7 @@ def test_two_processes_set_up_at_once(
         )
         mig = check._tables.migrations
         with check._engine.connect() as conn:
-            assert conn.execute(sa.select(mig.c.version)).scalars().all() == [1]
+            assert sorted(conn.execute(sa.select(mig.c.version)).scalars().all()) == [1, 2]
         assert check.get_state(prefix) == {"by": prefix}
     finally:
         for proc in procs:
@@ -461,6 +465,107 @@ def test_batch_of_many_versions_is_one_head_update(backend: SQLBackend) -> None:
     assert len(dml) == 2, dml
     assert backend.head_version("doc") == 200
     assert backend.get_state("doc") == {f"k{n}": n for n in range(1, 201)}
+
+
+def _hot_path_scenario(backend: SQLBackend, sid: str) -> list[str]:
+    """Updates through the version-run statements: opens, moves, checkpoints, conflicts.
+
+    Returns the conflict messages, so two runs can be compared.
+    """
+    conflicts: list[str] = []
+    v1 = make_version(sid, 1, [{"op": "add", "path": "/n", "value": 1}], metadata={"k": "é"})
+    backend.save_version(sid, v1)  # opens the state (INSERT ... ON CONFLICT)
+    v2 = make_version(sid, 2, [{"op": "replace", "path": "/n", "value": 2}], parent_id=v1.id)
+    backend.save_version(sid, v2)  # moves the head (UPDATE)
+    v3 = make_version(
+        sid, 3, [{"op": "add", "path": "/m", "value": 3}], checkpoint={"n": 2, "m": 3}
+    )
+    backend.save_version(sid, v3)  # moves head and checkpoint
+    assert backend.head_version(sid) == 3
+    for stale in (
+        make_version(sid, 3),  # already stored
+        make_version(sid, 5),  # gap
+        make_version(sid, 4, version_id=v2.id),  # id already stored: the INSERT fails
+    ):
+        with pytest.raises(ConflictError) as err:
+            backend.save_version(sid, stale)
+        conflicts.append(str(err.value))
+        assert backend.head_version(sid) == 3  # nothing of the failed write stayed
+    batch = [make_version(sid, n, [{"op": "replace", "path": "/n", "value": n}]) for n in (4, 5, 6)]
+    with backend.begin_transaction() as tx:
+        for version in batch:
+            tx.save_version(sid, version)
+    assert backend.get_versions(sid) == [v1, v2, v3, *batch]
+    assert backend.get_state(sid) == {"n": 6, "m": 3}
+    return conflicts
+
+
+@pytest.mark.parametrize("observed", [False, True], ids=["driver", "listener"])
+def test_version_writes_with_and_without_listeners(
+    backend: SQLBackend, monkeypatch: pytest.MonkeyPatch, observed: bool
+) -> None:
+    # Unobserved, version writes run on the driver cursor (Driver.transaction);
+    # with a cursor listener, through SQLAlchemy so the listener sees them.
+    direct: list[int] = []
+    original = Driver.transaction
+
+    def counting(self: Driver, *args: Any) -> Any:
+        direct.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(Driver, "transaction", counting)
+    seen = Captured()
+    if observed:
+        event.listen(backend._engine, "before_cursor_execute", seen)
+    try:
+        conflicts = _hot_path_scenario(backend, "doc")
+    finally:
+        if observed:
+            event.remove(backend._engine, "before_cursor_execute", seen)
+    assert bool(direct) is not observed
+    assert bool(seen.dml()) is observed
+    assert "already stored" in conflicts[0] and "gap" in conflicts[1]
+    assert "already stored" in conflicts[2]
+
+
+def test_version_writes_with_quoted_identifiers(dialect: str, make_backend: MakeBackend) -> None:
+    # The pre-rendered statements quote like SQLAlchemy: mixed case, a reserved word.
+    schema = f"Order_{uuid.uuid4().hex[:6]}" if dialect == "postgresql" else None
+    backend = make_backend(table_prefix="Update_", schema=schema)
+    try:
+        _hot_path_scenario(backend, 'it\'s "quoted" %s ?')
+        assert backend.stats()["versions"] == 6
+    finally:
+        if dialect == "postgresql":
+            with backend._engine.begin() as conn:
+                conn.execute(sa.schema.DropSchema(schema, cascade=True, if_exists=True))
+
+
+def test_version_timestamps_are_bound_as_sqlalchemy_binds_them(backend: SQLBackend) -> None:
+    # Version writes convert timestamps themselves (timestamp_binder); the
+    # stored values must be exactly those of SQLAlchemy's bind processor.
+    stamps = [
+        datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC),  # no microseconds
+        datetime(2024, 5, 6, 9, 8, 9, 123, tzinfo=timezone(timedelta(hours=2))),
+        datetime(1970, 1, 1, 0, 0, 0, 999_999),  # naive: taken as UTC
+    ]
+    for n, ts in enumerate(stamps, 1):
+        backend.save_version("doc", make_version("doc", n, timestamp=ts))
+    expected = [ts if ts.tzinfo else ts.replace(tzinfo=UTC) for ts in stamps]
+    got = [v.timestamp for v in backend.get_versions("doc")]
+    assert got == expected
+    assert all(ts.tzinfo is UTC for ts in got)
+    v = backend._tables.versions
+    dialect = backend._engine.dialect
+    processor = v.c.ts.type.dialect_impl(dialect).bind_processor(dialect)
+    binder = timestamp_binder(dialect, v.c.ts.type)
+    with backend._engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(sa.type_coerce(v.c.ts, sa.String) if dialect.name == "sqlite" else v.c.ts)
+            .where(v.c.state_id == "doc")
+            .order_by(v.c.number)
+        ).scalars()
+        assert list(stored) == [processor(ts) for ts in stamps] == [binder(ts) for ts in stamps]
 
 
 def test_delete_state_cascades(backend: SQLBackend) -> None:

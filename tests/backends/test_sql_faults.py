@@ -26,6 +26,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from agui_state.backends import _sql_engine as engine_mod
+from agui_state.backends import _sql_writes as writes_mod
 from agui_state.backends.sql import SQLBackend
 from agui_state.config import StorageConfig
 from agui_state.errors import (
@@ -249,6 +251,89 @@ def test_idle_connections_killed_are_replaced_silently(
     assert not [r for r in caplog.records if "retry" in r.getMessage()]
 
 
+def _kill_app_and_wait(url: str, app: str) -> int:
+    """Terminate the app's server processes and wait until they are gone."""
+    killer = Killer(url)
+    try:
+        rows = killer.conn.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+            " WHERE application_name = %s",
+            [app],
+        ).fetchall()
+    finally:
+        killer.close()
+    return sum(1 for r in rows if r[0])
+
+
+@pytest.mark.parametrize(
+    "dialect", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+@pytest.mark.parametrize("idle_for", ["briefly", "long"])
+def test_idle_connection_killed_before_its_checkout_check_notices(
+    make_backend: MakeBackend,
+    base_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    idle_for: str,
+) -> None:
+    # The server's termination notice has not reached the socket yet when the
+    # connection is checked out. Idle briefly: it is trusted, its first
+    # statement fails, and the backend replaces it and goes again quietly.
+    # Idle long (past PING_IDLE_AFTER): checkout pings it and the pool replaces it.
+    monkeypatch.setattr(engine_mod, "_socket_readable", lambda _conn: False)
+    if idle_for == "long":
+        monkeypatch.setattr(engine_mod, "PING_IDLE_AFTER", 0.0)
+    app = f"agui-late-{uuid.uuid4().hex[:8]}"
+    backend = make_backend(f"{base_url}?application_name={app}", max_retries=0)
+    backend.save_version("doc", make_version("doc", 1))
+    assert _kill_app_and_wait(base_url, app) >= 1
+    with caplog.at_level(logging.DEBUG, logger="agui_state.backends.sql"):
+        assert backend.head_version("doc") == 1  # max_retries=0: not an ordinary retry
+        assert _kill_app_and_wait(base_url, app) >= 1
+        backend.save_version("doc", make_version("doc", 2))  # the write path, too
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    quiet = [r for r in caplog.records if "found dead" in r.getMessage()]
+    assert len(quiet) == (2 if idle_for == "briefly" else 0)
+    assert backend.head_version("doc") == 2
+
+
+@pytest.mark.parametrize(
+    "dialect", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_connection_killed_inside_a_driver_write_is_retried(
+    make_backend: MakeBackend,
+    base_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No listener: version writes run on the driver cursor. A different write
+    # timeout makes the transaction start with a statement (set_config), so
+    # the connection has answered before it is killed: an ordinary retry.
+    backend = make_backend(max_retries=2, write_timeout=4.0)
+    backend.save_version("doc", make_version("doc", 1))
+    killer = Killer(base_url)
+    original = writes_mod.BatchWriter._apply_run
+    calls = {"n": 0}
+
+    def kill_then_apply(self: Any, ex: Any, run: Any, now: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] % 2 == 1:  # every other attempt dies before moving the head
+            killer.kill_pid(ex._fairy.dbapi_connection.info.backend_pid)
+        original(self, ex, run, now)
+
+    monkeypatch.setattr(writes_mod.BatchWriter, "_apply_run", kill_then_apply)
+    try:
+        with caplog.at_level(logging.WARNING, logger="agui_state.backends.sql"):
+            acked, unknown = write_stream(backend, "doc", 5)
+    finally:
+        killer.close()
+    assert killer.kills == 5
+    assert unknown == 0
+    assert len([r for r in caplog.records if "retry" in r.getMessage()]) == 5
+    assert_history(backend, "doc", acked)
+    assert backend.head_version("doc") == 6
+
+
 # ------------------------------------------------- lost acknowledgements
 def _fail_commits(backend: SQLBackend, dialect: str, when: str, times: int) -> dict[str, int]:
     """Make the next ``times`` COMMITs raise a disconnect error, before or after committing."""
@@ -334,6 +419,8 @@ def test_conflict_after_retry_is_still_a_conflict(make_backend: MakeBackend, dia
 # ------------------------------------------------------------ processes
 _HAMMER_WORKER = """
 import json, sys
+from agui_state.backends import _sql_engine as engine_mod
+from agui_state.backends import _sql_writes as writes_mod
 from agui_state.backends.sql import SQLBackend
 from agui_state.config import StorageConfig
 from agui_state.errors import ConflictError
