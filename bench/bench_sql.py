@@ -17,16 +17,19 @@ states and the leaf of ``bench_patch.py``). Measured on each database:
 
   - the **raw driver** (psycopg 3 / stdlib ``sqlite3``) doing the same durable
     writes with the same statements and round trips. One version costs the SQL
-    backend (``agui_state/backends/_sql_writes.py``): ``BEGIN``, ``UPDATE
-    states SET head = n, updated_at = ... WHERE state_id = ... AND head = n - 1
-    RETURNING head``, ``INSERT`` of the version row, ``COMMIT``; every
-    ``checkpoint_interval``-th version also carries the full state, in the
-    version row and in the states row. The raw tables are created by the
+    backend on PostgreSQL (``agui_state/backends/_sql_hot.py``) one
+    autocommitted statement, ``WITH moved AS (UPDATE states SET head = n,
+    updated_at = ... WHERE state_id = ... AND head = n - 1 RETURNING state_id)
+    INSERT INTO versions (...) SELECT ... FROM moved CROSS JOIN (VALUES
+    (...))``: 1 round trip, as agui-state makes (its pool checks connections
+    on checkout without a round trip). On SQLite
+    (``agui_state/backends/_sql_writes.py``): ``BEGIN IMMEDIATE``, ``UPDATE
+    states ... RETURNING head``, ``INSERT`` of the version row, ``COMMIT``.
+    Every ``checkpoint_interval``-th version also carries the full state, in
+    the version row and in the states row. The raw tables are created by the
     backend's own ``setup()`` (same columns, types, keys and indexes); one
-    transaction and one commit per update: 4 round trips on PostgreSQL, as
-    agui-state makes (its pool checks connections on checkout without a
-    round trip). The raw writer keeps one connection and one cursor, with
-    no pool. Target: agui-state >= 0.8x raw;
+    commit per update. The raw writer keeps one connection and one cursor,
+    with no pool. Target: agui-state >= 0.8x raw;
   - **LangGraph**'s checkpointer (``PostgresSaver.put`` / ``SqliteSaver.put``,
     from langgraph-checkpoint-postgres / -sqlite) storing the same state as
     the value of one channel of a new checkpoint per update, in the same
@@ -165,7 +168,7 @@ class Agui:
 
 
 class Raw:
-    """The SQL backend's statements for one version, sent through the bare driver.
+    """The SQL backend's statements for one version (in a transaction), on the bare driver.
 
     Subclasses give the placeholder, how a transaction starts and how a
     timestamp is passed; the statements and their order are shared.
@@ -231,6 +234,45 @@ class Raw:
         self.cur.execute(self.count, (self.sid,))
         assert self.cur.fetchone()[0] == self.head
         self.conn.commit()
+
+
+class RawPostgres(Raw):
+    """psycopg 3 in autocommit: the backend's single statement per version (``_sql_hot``)."""
+
+    def __init__(self, conn: Any, w: Workload, state_id: str, prefix: str = "raw_") -> None:
+        super().__init__(conn, w, state_id, prefix)
+        m, states, versions = self.mark, f"{prefix}states", f"{prefix}versions"
+        where = f"WHERE state_id = {m} AND head = {m} RETURNING state_id"
+        casts = ("BIGINT", "TEXT", "TEXT", "TIMESTAMP WITH TIME ZONE", "JSON", "JSON", "JSON")
+        names = ", ".join(f"c{i}" for i in range(len(casts)))
+        insert = (
+            f"INSERT INTO {versions} (state_id, number, id, parent_id, ts, delta, metadata, "
+            f"checkpoint) SELECT moved.state_id, {names} FROM moved CROSS JOIN (VALUES "
+            f"({', '.join(f'CAST({m} AS {t})' for t in casts)})) AS r ({names})"
+        )
+        self.write = f"WITH moved AS (UPDATE {states} SET head = {m}, updated_at = {m} {where}) "
+        self.write += insert
+        self.write_cp = (
+            f"WITH moved AS (UPDATE {states} SET head = {m}, updated_at = {m}, "
+            f"checkpoint_version = {m}, checkpoint = {m} {where}) {insert}"
+        )
+
+    def update(self) -> None:
+        w, number, cur = self.w, self.head + 1, self.cur
+        w.parent[w.key] = number
+        delta = dumps([{"op": "replace", "path": w.path, "value": number}])
+        version_id, now = str(uuid.uuid4()), self.timestamp()
+        checkpoint = dumps(w.state) if number % CHECKPOINT_INTERVAL == 0 else None
+        row = (number, version_id, self.parent_id, now, delta, "{}", checkpoint)
+        if checkpoint is None:
+            cur.execute(self.write, (number, now, self.sid, number - 1, *row))
+        else:
+            cur.execute(
+                self.write_cp, (number, now, number, checkpoint, self.sid, number - 1, *row)
+            )
+        if cur.rowcount != 1:
+            raise RuntimeError(f"raw writer: the head moved before version {number}")
+        self.head, self.parent_id = number, version_id
 
 
 class RawSQLite(Raw):
@@ -312,9 +354,10 @@ def postgres(url: str) -> Iterator[Database]:
             in_schema = f"-c search_path={schema}"
 
             def raw(w: Workload, sid: str) -> Contender:
-                conn = psycopg.connect(dsn, options=in_schema)  # autocommit off (the default)
+                # Autocommit: one statement per update, committed by itself.
+                conn = psycopg.connect(dsn, options=in_schema, autocommit=True)
                 stack.callback(conn.close)
-                return Raw(conn, w, sid)
+                return RawPostgres(conn, w, sid)
 
             # As PostgresSaver.from_conn_string connects, with our schema first.
             lg_conn = psycopg.connect(

@@ -17,6 +17,9 @@ Here the statements are rendered once (``_sql_writes.WriteSQL``) and an
   would raise (parameters hidden), so the backend's error mapping and
   retries see the same exceptions, and a disconnect invalidates the
   connection so the pool never hands it out again;
+* :meth:`Driver.autocommit` does the same for a write that is one
+  statement (PostgreSQL's hot path, ``_sql_hot``), in autocommit: no
+  ``BEGIN``/``COMMIT``, one round trip;
 * when anything observes the engine (a connection or dialect event listener:
   tracing, statement logging, fault-injection tests; or SQLAlchemy's INFO
   logging, ``echo``), :meth:`Driver.observed` says so and the backend runs
@@ -144,6 +147,35 @@ class Driver:
                     fairy.invalidate(exc)
             raise
         finally:
+            fairy.close()
+
+    def autocommit(self, fn: Callable[[Executor], T]) -> T:
+        """Run ``fn`` on a pooled connection in autocommit: each statement commits by itself.
+
+        For a write that is one statement (``_sql_hot``): one round trip, no
+        ``BEGIN``/``COMMIT``. psycopg switches autocommit on the client only
+        (no round trip); the connection goes back to the pool switched back.
+
+        Raises:
+            sqlalchemy.exc.DBAPIError: A driver error, wrapped as SQLAlchemy would.
+        """
+        try:
+            fairy = self._engine.raw_connection()
+        except self._error as exc:
+            raise self._wrap(None, None, None, None, exc) from exc
+        dbapi_conn: Any = fairy.dbapi_connection
+        try:
+            try:
+                dbapi_conn.autocommit = True
+            except self._error as exc:  # closed while idle in the pool
+                raise self._wrap(fairy, None, None, None, exc) from exc
+            return fn(_CursorExecutor(self, fairy))
+        finally:
+            if fairy.is_valid:
+                try:
+                    dbapi_conn.autocommit = False
+                except Exception as exc:  # a broken connection: never reuse it
+                    fairy.invalidate(exc)
             fairy.close()
 
     def _wrap(

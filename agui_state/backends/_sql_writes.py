@@ -24,6 +24,10 @@ The rules are those of :class:`~agui_state.backends.base.HeadTracker`: a
 version must be numbered head + 1 counting earlier writes of the batch, and a
 version carrying a checkpoint may open an absent state at any number.
 
+On PostgreSQL, a batch that is one version run of an existing state does
+not come here: ``_sql_hot`` writes it in one autocommitted statement with the
+same guarantees.
+
 Version runs are the hot path (every update of a store): their statements are
 rendered to driver SQL once per backend (:class:`WriteSQL`, identifiers
 quoted by the dialect's identifier preparer, values bound as parameters) and

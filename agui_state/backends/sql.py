@@ -8,15 +8,19 @@
 
 The backend is split by concern: ``_sql_schema`` (tables, migrations),
 ``_sql_codec`` (JSON text, row decoding), ``_sql_writes`` (one write batch in
-one transaction), ``_sql_driver`` (pre-rendered hot statements on the driver
+one transaction), ``_sql_hot`` (an update in one statement on PostgreSQL),
+``_sql_driver`` (pre-rendered hot statements on the driver
 cursor), ``_sql_queries`` (read statements), ``_sql_engine`` (URLs, pools,
 connection checks, timeouts, SQLite hooks) and ``_sql_errors`` (driver error
 mapping, retry delays). This class ties them
-together: each public call is one short transaction (writes) or one
+together: each public call is one short transaction (writes; on PostgreSQL
+an update of an existing state is one autocommitted statement) or one
 autocommit statement (most reads), retried on transient connection failures.
 
 Retried writes are safe. A failure before COMMIT means the transaction did
-not happen. A failure *during* COMMIT leaves the outcome unknown: the retry
+not happen. A failure *during* COMMIT leaves the outcome unknown, and so
+does a failure of the single autocommitted statement that writes a version
+run of an existing state on PostgreSQL (``_sql_hot``): the retry
 then either applies the batch (it had not committed) or runs into the
 conditional head update (it had); in the second case the backend looks for
 the batch's first version id at its number and, when found, reports success.
@@ -51,6 +55,7 @@ from agui_state.backends._sql_engine import (
     took_unverified_connection,
 )
 from agui_state.backends._sql_errors import Fault, backoff_delay, classify, to_state_error
+from agui_state.backends._sql_hot import HotWriter, hot_run
 from agui_state.backends._sql_queries import (
     counts_query,
     list_states_query,
@@ -116,6 +121,19 @@ class SQLBackend(StorageBackend):
         self._batch = writes_mod.BatchWriter(
             self._tables, self._engine.dialect, self._driver.marker
         )
+        # PostgreSQL writes a version run of an existing state in one
+        # autocommitted statement (see _sql_hot); SQLite commits once either way.
+        self._hot: HotWriter | None = (
+            HotWriter(
+                self._tables,
+                self._engine.dialect,
+                self._driver.marker,
+                self._batch.sql.ts,
+                self._batch.sql.read_head,
+            )
+            if self._pg
+            else None
+        )
         self._lock_key = f"agui-state:{self._tables.metadata.schema or ''}:{config.table_prefix}"
         self._secret = self._engine.url.password
         self._redacted = config.redacted_url
@@ -137,6 +155,8 @@ class SQLBackend(StorageBackend):
             ms = str(max(1, round(config.write_timeout * 1000)))
             sql = f"SELECT set_config('statement_timeout', {self._driver.marker}, true)"
             self._write_timeout_sql = (sql, (ms,))
+            # A single autocommitted statement would run under read_timeout.
+            self._hot = None
 
     # ------------------------------------------------------------- plumbing
     def _check_open(self) -> None:
@@ -248,6 +268,23 @@ class SQLBackend(StorageBackend):
 
         return self._retrying(op, body, self.config.write_timeout)
 
+    def _write_autocommit(self, op: Callable[[], str], fn: Callable[[Executor], T]) -> T:
+        """Like :meth:`_write_direct` for a write that is one statement, in autocommit.
+
+        Through the read engine (autocommit) when someone observes the engine.
+        """
+        self._check_open()
+        self._ensure_setup()
+        driver = self._driver
+
+        def body() -> T:
+            if driver.observed():
+                with self._read_engine.connect() as conn:
+                    return fn(ConnectionExecutor(conn))
+            return driver.autocommit(fn)
+
+        return self._retrying(op, body, self.config.write_timeout)
+
     # ---------------------------------------------------------------- setup
     def setup(self) -> None:
         """Create the schema (PostgreSQL) and tables, applying pending migrations.
@@ -308,7 +345,20 @@ class SQLBackend(StorageBackend):
             attempts += 1
             self._batch.apply_runs(ex, steps, datetime.now(UTC))
 
+        hot = self._hot
+        run = hot_run(steps) if hot is not None else None
+
+        def apply_hot(ex: Executor) -> bool:
+            nonlocal attempts
+            assert hot is not None and run is not None
+            attempts += 1
+            return hot.apply(ex, run, datetime.now(UTC))
+
         try:
+            if run is not None and self._write_autocommit(op, apply_hot):
+                # The hot path on PostgreSQL: one statement, one round trip.
+                # (False: the state is absent and the run opens it: below.)
+                return
             if all(isinstance(step, writes_mod.VersionRun) for step in steps):
                 # The hot path: every update of a store is one version run.
                 self._write_direct(op, apply_runs)

@@ -91,12 +91,14 @@ class Captured:
 
     def __init__(self) -> None:
         self.statements: list[tuple[str, Any]] = []
+        self.autocommit: list[bool] = []  # per statement: sent in autocommit (PostgreSQL)
 
     def __call__(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
         self.statements.append((statement, params))
+        self.autocommit.append(bool(getattr(conn.connection.dbapi_connection, "autocommit", 0)))
 
     def dml(self) -> list[str]:
-        return [s for s, _ in self.statements if re.match(r"\s*(INSERT|UPDATE|DELETE)", s)]
+        return [s for s, _ in self.statements if re.match(r"\s*(INSERT|UPDATE|DELETE|WITH)", s)]
 
 
 def capture(backend: SQLBackend, call: Callable[[], Any]) -> Captured:
@@ -431,22 +433,107 @@ def test_ids_sort_in_code_point_order(backend: SQLBackend) -> None:
 
 
 # ------------------------------------------------------------- statements
-def test_update_is_one_insert_and_one_head_update(backend: SQLBackend) -> None:
+def _head_update_and_insert(
+    dialect: str, captured: Captured, opens: bool = False
+) -> tuple[str, str]:
+    """The head update and the versions INSERT of one update, checking the statement shape.
+
+    PostgreSQL: one statement sent in autocommit (one round trip, no BEGIN or
+    COMMIT), the INSERT selecting from the conditional UPDATE. SQLite: an
+    UPDATE then an INSERT (in one transaction); when the version carries a
+    checkpoint (it may open an absent state), the head moves in an upsert.
+    """
+    dml = captured.dml()
+    if dialect == "postgresql":
+        assert len(captured.statements) == 1 and len(dml) == 1, captured.statements
+        assert captured.autocommit == [True]
+        assert dml[0].startswith("WITH moved AS (UPDATE ")
+        update, insert = dml[0].split(") INSERT INTO ", 1)
+        assert "versions" not in update and "INSERT" not in update
+        assert "versions" in insert.split("(")[0] and "FROM moved" in insert
+        return update[len("WITH moved AS (") :], "INSERT INTO " + insert
+    assert len(dml) == 2, dml
+    if opens:
+        assert dml[0].startswith("INSERT") and "ON CONFLICT" in dml[0]
+        assert dml[0].split("ON CONFLICT")[1].startswith(" (state_id) DO UPDATE SET ")
+        head_move = dml[0].split("ON CONFLICT")[1].replace(" (state_id) DO ", "", 1)
+    else:
+        assert dml[0].startswith("UPDATE")
+        head_move = dml[0]
+    assert "versions" not in head_move.split("WHERE")[0]
+    assert dml[1].startswith("INSERT") and "versions" in dml[1]
+    return head_move, dml[1]
+
+
+def test_update_is_one_insert_and_one_head_update(backend: SQLBackend, dialect: str) -> None:
     backend.save_version(
         "doc", make_version("doc", 1, [{"op": "add", "path": "/big", "value": "x" * 10_000}])
     )
     plain = capture(backend, lambda: backend.save_version("doc", make_version("doc", 2, [])))
-    dml = plain.dml()
-    assert len(dml) == 2, dml
-    assert dml[0].startswith("UPDATE") and "versions" not in dml[0].split("WHERE")[0]
-    assert "checkpoint" not in dml[0].split("WHERE")[0]  # the state is not rewritten
-    assert dml[1].startswith("INSERT") and "versions" in dml[1]
+    update, _insert = _head_update_and_insert(dialect, plain)
+    assert "checkpoint" not in update.split("WHERE")[0]  # the state is not rewritten
     with_cp = capture(
         backend,
         lambda: backend.save_version("doc", make_version("doc", 3, [], checkpoint={"big": "y"})),
     )
-    assert "checkpoint" in with_cp.dml()[0].split("WHERE")[0]
+    update, _insert = _head_update_and_insert(dialect, with_cp, opens=True)
+    assert "checkpoint" in update.split("WHERE")[0]
     assert backend.get_state("doc") == {"big": "y"}
+    assert [v.number for v in backend.get_versions("doc")] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("dialect", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_postgres_update_is_one_statement_on_the_driver(
+    backend: SQLBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unobserved (no listener), the update runs on the driver in autocommit,
+    # one statement; version 1 (which creates the states row) is a transaction.
+    import psycopg
+
+    sent: list[tuple[str, bool]] = []
+    original = psycopg.Cursor.execute
+
+    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append((str(query), self.connection.autocommit))
+        return original(self, query, *args, **kwargs)
+
+    backend.setup()
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    backend.save_version("doc", make_version("doc", 1))
+    assert [q.split()[0] for q, _ in sent] == ["INSERT", "INSERT"]
+    assert [autocommit for _, autocommit in sent] == [False, False]
+    sent.clear()
+    backend.save_version("doc", make_version("doc", 2, [{"op": "add", "path": "/a", "value": 2}]))
+    assert len(sent) == 1 and sent[0][0].startswith("WITH moved AS (UPDATE ") and sent[0][1]
+    sent.clear()
+    with backend.begin_transaction() as tx:  # a run of several versions: one statement too
+        for n in (3, 4, 5):
+            tx.save_version(
+                "doc", make_version("doc", n, [{"op": "add", "path": "/a", "value": n}])
+            )
+    assert len(sent) == 1 and sent[0][1]
+    sent.clear()
+    with pytest.raises(ConflictError):  # nothing written: the head is re-read, no more
+        backend.save_version("doc", make_version("doc", 5))
+    assert [q.split()[0] for q, _ in sent] == ["WITH", "SELECT"]
+    assert backend.head_version("doc") == 5
+    assert backend.get_state("doc") == {"a": 5}
+    # The pooled connection went back in transaction mode: a set_state commits normally.
+    backend.set_state("other", {"x": 1})
+    assert backend.get_state("other") == {"x": 1}
+
+
+def test_checkpoint_version_opens_an_absent_state_at_any_number(backend: SQLBackend) -> None:
+    # On PostgreSQL the single statement finds no states row and the write
+    # falls back to the transaction that creates it.
+    version = make_version("late", 7, [], checkpoint={"n": 7})
+    backend.save_version("late", version)
+    assert backend.head_version("late") == 7
+    assert backend.get_state("late") == {"n": 7}
+    assert backend.get_versions("late") == [version]
+    with pytest.raises(ConflictError):  # not at head + 1, although it carries a checkpoint
+        backend.save_version("late", make_version("late", 9, [], checkpoint={"n": 9}))
+    assert backend.head_version("late") == 7
 
 
 def test_batch_of_many_versions_is_one_head_update(backend: SQLBackend) -> None:
@@ -465,6 +552,21 @@ def test_batch_of_many_versions_is_one_head_update(backend: SQLBackend) -> None:
     assert len(dml) == 2, dml
     assert backend.head_version("doc") == 200
     assert backend.get_state("doc") == {f"k{n}": n for n in range(1, 201)}
+    more = [
+        make_version("doc", n, [{"op": "add", "path": f"/k{n}", "value": n}])
+        for n in range(201, 401)
+    ]
+
+    def commit_more() -> None:
+        with backend.begin_transaction() as tx:
+            for v in more:
+                tx.save_version("doc", v)
+
+    # An existing state: one statement on PostgreSQL, an UPDATE and an INSERT on SQLite.
+    dml = capture(backend, commit_more).dml()
+    assert len(dml) == (1 if backend.backend_type == "postgresql" else 2), dml
+    assert backend.head_version("doc") == 400
+    assert backend.get_versions("doc", after=200) == more
 
 
 def _hot_path_scenario(backend: SQLBackend, sid: str) -> list[str]:
@@ -506,14 +608,22 @@ def test_version_writes_with_and_without_listeners(
 ) -> None:
     # Unobserved, version writes run on the driver cursor (Driver.transaction);
     # with a cursor listener, through SQLAlchemy so the listener sees them.
+    # On PostgreSQL, updates of an existing state are one statement in
+    # autocommit (Driver.autocommit), unobserved; version 1 is a transaction.
     direct: list[int] = []
-    original = Driver.transaction
+    hot: list[int] = []
+    original, original_hot = Driver.transaction, Driver.autocommit
 
     def counting(self: Driver, *args: Any) -> Any:
         direct.append(1)
         return original(self, *args)
 
+    def counting_hot(self: Driver, *args: Any) -> Any:
+        hot.append(1)
+        return original_hot(self, *args)
+
     monkeypatch.setattr(Driver, "transaction", counting)
+    monkeypatch.setattr(Driver, "autocommit", counting_hot)
     seen = Captured()
     if observed:
         event.listen(backend._engine, "before_cursor_execute", seen)
@@ -523,6 +633,7 @@ def test_version_writes_with_and_without_listeners(
         if observed:
             event.remove(backend._engine, "before_cursor_execute", seen)
     assert bool(direct) is not observed
+    assert bool(hot) is (not observed and backend.backend_type == "postgresql")
     assert bool(seen.dml()) is observed
     assert "already stored" in conflicts[0] and "gap" in conflicts[1]
     assert "already stored" in conflicts[2]

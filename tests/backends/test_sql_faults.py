@@ -4,7 +4,8 @@ concurrent processes, unreachable databases, timeouts.
 The invariant checked throughout: every acknowledged write is stored exactly
 once, history stays gap-free, and the backend keeps working afterwards.
 Faults are injected deterministically where the outcome matters (a kill
-inside a transaction, a COMMIT whose acknowledgement is lost) and randomly on
+inside a transaction or at PostgreSQL's single-statement update, a COMMIT or
+a statement whose acknowledgement is lost) and randomly on
 top (a killer thread terminating the backend's connections during a stream).
 """
 
@@ -28,6 +29,7 @@ from sqlalchemy import event
 
 from agui_state.backends import _sql_engine as engine_mod
 from agui_state.backends import _sql_writes as writes_mod
+from agui_state.backends._sql_hot import HotWriter
 from agui_state.backends.sql import SQLBackend
 from agui_state.config import StorageConfig
 from agui_state.errors import (
@@ -161,17 +163,26 @@ def _pid(conn: Any) -> int:
 @pytest.mark.parametrize(
     "dialect", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
-@pytest.mark.parametrize("where", ["mid-transaction", "at-commit"])
+@pytest.mark.parametrize("where", ["at-statement", "mid-transaction", "at-commit"])
 def test_connection_killed_inside_a_write_is_retried(
     make_backend: MakeBackend, base_url: str, where: str
 ) -> None:
-    backend = make_backend(max_retries=3)
+    # at-statement: an update is one autocommitted statement (WITH ... UPDATE
+    # ... INSERT), killed before it runs. mid-transaction / at-commit: a write
+    # timeout other than the read timeout keeps updates in a transaction
+    # (BEGIN, set_config, UPDATE, INSERT, COMMIT), killed inside it.
+    if where == "at-statement":
+        backend = make_backend(max_retries=3)
+    else:
+        backend = make_backend(max_retries=3, write_timeout=4.0)
     backend.save_version("doc", make_version("doc", 1))
     killer = Killer(base_url)
     calls = {"n": 0}
+    statements: list[str] = []
 
     def before_insert(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("INSERT") and "versions" in statement:
+        if "INSERT INTO" in statement and "versions" in statement:
+            statements.append(statement)
             calls["n"] += 1
             if calls["n"] % 2 == 1:  # every other write: first attempt dies, retry passes
                 killer.kill_pid(_pid(conn))
@@ -181,14 +192,18 @@ def test_connection_killed_inside_a_write_is_retried(
         if calls["n"] % 2 == 1:
             killer.kill_pid(_pid(conn))
 
-    if where == "mid-transaction":
-        event.listen(backend._engine, "before_cursor_execute", before_insert)
-    else:
+    if where == "at-commit":
         event.listen(backend._engine, "commit", before_commit)
+    else:
+        event.listen(backend._engine, "before_cursor_execute", before_insert)
     try:
         acked, unknown = write_stream(backend, "doc", 10)
     finally:
         killer.close()
+    if where != "at-commit":  # the path the writes took
+        single = [s.startswith("WITH") for s in statements]
+        assert single and all(single) is (where == "at-statement"), statements
+        assert any(single) is (where == "at-statement"), statements
     assert killer.kills >= 5
     assert unknown == 0
     assert_history(backend, "doc", acked)
@@ -300,36 +315,54 @@ def test_idle_connection_killed_before_its_checkout_check_notices(
 @pytest.mark.parametrize(
     "dialect", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
+@pytest.mark.parametrize("path", ["transaction", "statement"])
 def test_connection_killed_inside_a_driver_write_is_retried(
     make_backend: MakeBackend,
     base_url: str,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    path: str,
 ) -> None:
-    # No listener: version writes run on the driver cursor. A different write
-    # timeout makes the transaction start with a statement (set_config), so
-    # the connection has answered before it is killed: an ordinary retry.
-    backend = make_backend(max_retries=2, write_timeout=4.0)
+    # No listener: version writes run on the driver cursor.
+    # transaction: a different write timeout keeps updates in a transaction
+    # that starts with a statement (set_config), so the connection has
+    # answered before it is killed: an ordinary retry.
+    # statement: an update is one autocommitted statement, the first on its
+    # pooled connection: the dead connection is replaced and the write goes
+    # again (quietly, or as an ordinary retry if it had answered before).
+    if path == "transaction":
+        backend = make_backend(max_retries=2, write_timeout=4.0)
+        target: Any = writes_mod.BatchWriter
+        name = "_apply_run"
+    else:
+        backend = make_backend(max_retries=2)
+        target, name = HotWriter, "apply"
     backend.save_version("doc", make_version("doc", 1))
     killer = Killer(base_url)
-    original = writes_mod.BatchWriter._apply_run
+    original = getattr(target, name)
     calls = {"n": 0}
 
-    def kill_then_apply(self: Any, ex: Any, run: Any, now: Any) -> None:
+    def kill_then_apply(self: Any, ex: Any, run: Any, now: Any) -> Any:
         calls["n"] += 1
         if calls["n"] % 2 == 1:  # every other attempt dies before moving the head
             killer.kill_pid(ex._fairy.dbapi_connection.info.backend_pid)
-        original(self, ex, run, now)
+        return original(self, ex, run, now)
 
-    monkeypatch.setattr(writes_mod.BatchWriter, "_apply_run", kill_then_apply)
+    monkeypatch.setattr(target, name, kill_then_apply)
     try:
-        with caplog.at_level(logging.WARNING, logger="agui_state.backends.sql"):
+        with caplog.at_level(logging.DEBUG, logger="agui_state.backends.sql"):
             acked, unknown = write_stream(backend, "doc", 5)
     finally:
         killer.close()
     assert killer.kills == 5
+    assert calls["n"] == 10  # each write: the killed attempt and one retry
     assert unknown == 0
-    assert len([r for r in caplog.records if "retry" in r.getMessage()]) == 5
+    retries = [r for r in caplog.records if "retry" in r.getMessage()]
+    quiet = [r for r in caplog.records if "found dead" in r.getMessage()]
+    if path == "transaction":
+        assert len(retries) == 5 and not quiet
+    else:
+        assert len(retries) + len(quiet) == 5
     assert_history(backend, "doc", acked)
     assert backend.head_version("doc") == 6
 
@@ -362,26 +395,77 @@ def _fail_commits(backend: SQLBackend, dialect: str, when: str, times: int) -> d
     return state
 
 
+def _fail_statements(
+    monkeypatch: pytest.MonkeyPatch,
+    when: str,
+    times: int,
+    meanwhile: Callable[[], None] | None = None,
+) -> dict[str, int]:
+    """Make the next ``times`` single-statement updates (PostgreSQL) lose their reply.
+
+    The driver raises a disconnect error, before sending the statement
+    ("before": it did not take effect) or after it ran and committed
+    ("after": the reply was lost). ``meanwhile`` runs after the failure, as
+    another writer would before the retry.
+    """
+    import psycopg
+
+    original = psycopg.Cursor.execute
+    state = {"left": times, "committed": 0}
+
+    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        if state["left"] <= 0 or not str(query).startswith("WITH moved AS (UPDATE "):
+            return original(self, query, *args, **kwargs)
+        state["left"] -= 1
+        if when == "after":
+            original(self, query, *args, **kwargs)
+            assert self.rowcount > 0  # it took effect: only the reply is lost
+            state["committed"] += 1
+        if meanwhile is not None:
+            meanwhile()
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    return state
+
+
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_lost_commit_acknowledgement_is_not_a_duplicate_or_conflict(
-    make_backend: MakeBackend, dialect: str, when: str
+    make_backend: MakeBackend, dialect: str, when: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = make_backend(max_retries=2)
     backend.save_version("a", make_version("a", 1))
-    state = _fail_commits(backend, dialect, when, times=1)
+    # An update: on PostgreSQL one autocommitted statement (its reply is the
+    # acknowledgement), on SQLite a transaction (the COMMIT's reply).
+    if dialect == "postgresql":
+        state = _fail_statements(monkeypatch, when, times=1)
+    else:
+        state = _fail_commits(backend, dialect, when, times=1)
     v2 = make_version("a", 2, [{"op": "add", "path": "/x", "value": 2}])
-    backend.save_version("a", v2)  # acknowledged despite the lost COMMIT reply
+    backend.save_version("a", v2)  # acknowledged despite the lost reply
     assert state["left"] == 0
     assert state["committed"] == (1 if when == "after" else 0)
     assert_history(backend, "a", [v2])
     assert backend.head_version("a") == 2
+    if dialect == "postgresql":  # and a run of several versions, written in one statement
+        state = _fail_statements(monkeypatch, when, times=1)
+        run = [make_version("a", n, [{"op": "add", "path": f"/r{n}", "value": n}]) for n in (3, 4)]
+        with backend.begin_transaction() as tx:
+            for version in run:
+                tx.save_version("a", version)
+        assert state["left"] == 0
+        assert state["committed"] == (1 if when == "after" else 0)
+        assert_history(backend, "a", [v2, *run])
+        assert backend.head_version("a") == 4
+        v2 = run[-1]  # the latest acknowledged version below
 
     # A batch over two states: all or none, never half, never twice.
     state = _fail_commits(backend, dialect, when, times=1)
-    va, vb = make_version("a", 3), make_version("b", 1)
+    va, vb = make_version("a", v2.number + 1), make_version("b", 1)
     with backend.begin_transaction() as tx:
         tx.save_version("a", va)
         tx.save_version("b", vb)
+    assert state["left"] == 0
     assert_history(backend, "a", [v2, va])
     assert_history(backend, "b", [vb])
 
@@ -391,13 +475,25 @@ def test_lost_commit_acknowledgement_is_not_a_duplicate_or_conflict(
     assert not backend.exists("b")
 
 
-def test_conflict_after_retry_is_still_a_conflict(make_backend: MakeBackend, dialect: str) -> None:
-    # The COMMIT failed before committing, and meanwhile someone else took
-    # the version number: the retry must report the lost race.
+def test_conflict_after_retry_is_still_a_conflict(
+    make_backend: MakeBackend, dialect: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The write failed before taking effect (the COMMIT on SQLite; the
+    # single statement on PostgreSQL), and meanwhile someone else took the
+    # version number: the retry must report the lost race.
     backend = make_backend(max_retries=1)
     other = make_backend()
     backend.save_version("a", make_version("a", 1))
     rival = make_version("a", 2)
+    if dialect == "postgresql":
+        state = _fail_statements(
+            monkeypatch, "before", times=1, meanwhile=lambda: other.save_version("a", rival)
+        )
+        with pytest.raises(ConflictError):
+            backend.save_version("a", make_version("a", 2))
+        assert state["left"] == 0
+        assert_history(backend, "a", [rival])
+        return
     original_commit = backend._engine.dialect.do_commit
     _fail_commits(backend, dialect, "before", times=1)
     wrapped = backend._engine.dialect.do_commit
