@@ -8,7 +8,7 @@ statement, sent in autocommit (one round trip)::
 
     WITH moved AS (
         UPDATE states SET head = :last, updated_at = :now
-            [, checkpoint_version = :cp_version, checkpoint = :cp]
+            [, checkpoint_version = :cp_version, checkpoint = NULL]
         WHERE state_id = :state_id AND head = :first - 1
         RETURNING state_id)
     INSERT INTO versions (state_id, number, id, ...)
@@ -160,7 +160,9 @@ class HotWriter:
         params: list[Any] = [run.last, at]
         cp = run.checkpoint
         if cp is not None:
-            params += cp
+            # checkpoint NULL: the checkpoint is that of versions row cp[0],
+            # inserted by this statement (stored once, not in both rows).
+            params += (cp[0], None)
         params += (run.state_id, run.first - 1)
         for r in run.rows:
             params += (r[1], r[2], r[3], ts(r[4]), r[5], r[6], r[7])

@@ -19,6 +19,7 @@ from agui_state.models import State
 from agui_state.patch import apply_patch
 
 __all__ = [
+    "checkpoint_column",
     "counts_query",
     "list_states_query",
     "prefix_upper_bound",
@@ -102,6 +103,22 @@ def version_select(tables: Tables) -> sa.Select[Any]:
     )
 
 
+def checkpoint_column(tables: Tables) -> sa.ColumnElement[Any]:
+    """The latest checkpoint of a states row, resolved (for a SELECT from states).
+
+    ``states.checkpoint`` NULL means the checkpoint carried by versions row
+    ``checkpoint_version`` (stored once, there): a primary-key lookup.
+    """
+    st, v = tables.states, tables.versions
+    carried = (
+        sa.select(v.c.checkpoint)
+        .where(v.c.state_id == st.c.state_id, v.c.number == st.c.checkpoint_version)
+        .correlate(st)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(st.c.checkpoint, carried, type_=st.c.checkpoint.type)
+
+
 def state_query(tables: Tables, state_id: str) -> sa.CompoundSelect[Any]:
     """The checkpoint (kind 0) and the tail deltas after it (kind 1), in one statement.
 
@@ -113,7 +130,7 @@ def state_query(tables: Tables, state_id: str) -> sa.CompoundSelect[Any]:
     cp = sa.select(
         sa.literal(0).label("kind"),
         st.c.checkpoint_version.label("number"),
-        st.c.checkpoint.label("doc"),
+        checkpoint_column(tables).label("doc"),
     ).where(st.c.state_id == state_id)
     tail = (
         sa.select(sa.literal(1), v.c.number, v.c.delta)

@@ -5,6 +5,8 @@ Tables (``{p}`` is ``config.table_prefix``; on PostgreSQL they live in
 
     {p}states    state_id PK, head, checkpoint_version, checkpoint, created_at, updated_at,
                  origin (the state at version 0; NULL: {})
+                 checkpoint NULL (schema 3): the latest checkpoint is the ``checkpoint``
+                 of versions row ``checkpoint_version`` (stored once, not twice)
     {p}versions  (state_id, number) PK, id, parent_id, ts, delta, metadata, checkpoint
                  unique index (state_id, id)
     {p}snapshots (state_id, id) PK, version, ts, label, metadata, state
@@ -107,7 +109,8 @@ def _define_tables(schema: str | None, prefix: str, *, schema_version: int) -> T
         sa.Column("state_id", _id_text(), primary_key=True),
         sa.Column("head", sa.BigInteger, nullable=False),
         sa.Column("checkpoint_version", sa.BigInteger, nullable=False),
-        sa.Column("checkpoint", _json(), nullable=False),
+        # NULL (schema 3): the checkpoint carried by versions row checkpoint_version.
+        sa.Column("checkpoint", _json(), nullable=schema_version >= 3),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
         *added_later,
@@ -191,9 +194,53 @@ def _add_origin(conn: Connection, tables: Tables) -> None:
     conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
+def _checkpoint_nullable(conn: Connection, tables: Tables) -> None:
+    # A version-carried checkpoint is then stored once (in its versions row):
+    # NULL in states.checkpoint refers to it. Existing rows keep their text.
+    dialect = conn.dialect
+    table = dialect.identifier_preparer.format_table(tables.states)
+    column = dialect.identifier_preparer.format_column(tables.states.c.checkpoint)
+    if dialect.name == "postgresql":
+        # Catalog-only change: no table rewrite, no scan.
+        conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} DROP NOT NULL")
+        return
+    # SQLite has no ALTER COLUMN. Removing a NOT NULL constraint leaves the
+    # stored rows valid, and SQLite documents editing the table's CREATE
+    # statement in sqlite_schema as the way to do it (a table rebuild would
+    # have to drop the states table, cascading into versions and snapshots).
+    old = _define_tables(tables.metadata.schema, tables.prefix, schema_version=2)
+    before = str(sa.schema.CreateColumn(old.states.c.checkpoint).compile(dialect=dialect))
+    after = str(sa.schema.CreateColumn(tables.states.c.checkpoint).compile(dialect=dialect))
+    name = tables.states.name
+    sql = conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).scalar_one()
+    if sql.count(before) != 1:
+        raise StorageError(
+            f"cannot migrate table {name!r}: column definition {before!r} not found once",
+            backend=dialect.name,
+        )
+    schema_version = int(conn.exec_driver_sql("PRAGMA schema_version").scalar_one())
+    conn.exec_driver_sql("PRAGMA writable_schema = ON")
+    try:
+        conn.exec_driver_sql(
+            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
+            (sql.replace(before, after), name),
+        )
+        # Other connections re-read the schema when its version changes.
+        conn.exec_driver_sql(f"PRAGMA schema_version = {schema_version + 1}")
+    finally:
+        conn.exec_driver_sql("PRAGMA writable_schema = OFF")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create states, versions and snapshots tables", _create_v1),
     Migration(2, "add states.origin (the state at version 0)", _add_origin),
+    Migration(
+        3,
+        "states.checkpoint nullable (NULL: the checkpoint of version checkpoint_version)",
+        _checkpoint_nullable,
+    ),
 )
 """The schema history, oldest first. Append only; never edit an applied step."""
 

@@ -19,7 +19,9 @@ Optimistic concurrency is enforced by the database, not by a read-then-write:
   ``(state_id, number)`` is the backstop (IntegrityError -> ConflictError).
 
 This is O(delta) per update: one small row inserted, one row updated; the
-checkpoint columns are written only when a version carries a checkpoint.
+checkpoint columns are written only when a version carries a checkpoint, and
+then the states row only refers to it (``checkpoint_version`` = its number,
+``checkpoint`` NULL): the full state is stored once, in the versions row.
 The rules are those of :class:`~agui_state.backends.base.HeadTracker`: a
 version must be numbered head + 1 counting earlier writes of the batch, and a
 version carrying a checkpoint may open an absent state at any number.
@@ -200,11 +202,12 @@ class WriteSQL:
         move_head: ``UPDATE states SET head, updated_at WHERE state_id AND head
             = first - 1 RETURNING head``; params (last, now, state_id, first - 1).
         move_head_cp: The same, also setting ``checkpoint_version, checkpoint``;
-            params (last, now, cp_version, cp, state_id, first - 1).
+            params (last, now, cp_version, None, state_id, first - 1): NULL
+            refers to the checkpoint of versions row ``cp_version``.
         open_head: ``INSERT`` of the states row, or ``ON CONFLICT`` the same
             head move; params (state_id, 0, '{}', now, last, now, first - 1).
         open_head_cp: The same, also moving the checkpoint; params
-            (state_id, cp_version, cp, now, last, now, first - 1).
+            (state_id, cp_version, None, now, last, now, first - 1).
         insert_version: ``INSERT`` of one versions row (:data:`VERSION_COLUMNS`).
         read_head: ``SELECT head`` of one state; params (state_id,).
         ts: Converts a datetime to the value SQLAlchemy binds for the
@@ -373,16 +376,18 @@ class BatchWriter:
         previous = run.first - 1
         cp = run.checkpoint
         params: tuple[Any, ...]
+        # A version-carried checkpoint is stored once, in its versions row:
+        # the states row refers to it (checkpoint_version, checkpoint NULL).
         if run.first == 1 or run.opens:
             # May create the state: insert it, or advance an existing head.
-            cp_version, cp_text = cp if cp is not None else (0, "{}")
+            cp_version, cp_text = (cp[0], None) if cp is not None else (0, "{}")
             stmt = sql.open_head if cp is None else sql.open_head_cp
             params = (run.state_id, cp_version, cp_text, at, run.last, at, previous)
         elif cp is None:
             stmt, params = sql.move_head, (run.last, at, run.state_id, previous)
         else:
             stmt = sql.move_head_cp
-            params = (run.last, at, cp[0], cp[1], run.state_id, previous)
+            params = (run.last, at, cp[0], None, run.state_id, previous)
         if ex.one(stmt, params) is None:
             raise version_conflict(run.state_id, run.first, self.head(ex, run.state_id) or 0)
         ts = sql.ts

@@ -57,6 +57,7 @@ from agui_state.backends._sql_engine import (
 from agui_state.backends._sql_errors import Fault, backoff_delay, classify, to_state_error
 from agui_state.backends._sql_hot import HotWriter, hot_run
 from agui_state.backends._sql_queries import (
+    checkpoint_column,
     counts_query,
     list_states_query,
     prefix_upper_bound,
@@ -402,7 +403,37 @@ class SQLBackend(StorageBackend):
     def _delete_versions_before(self, state_id: str, number: int) -> int:
         v = self._tables.versions
         stmt = sa.delete(v).where(v.c.state_id == state_id, v.c.number < number)
-        return self._write(f"prune({_q(state_id)})", lambda conn: int(conn.execute(stmt).rowcount))
+
+        def delete(conn: Connection) -> int:
+            # A latest checkpoint that refers to a row about to go (prune
+            # keeping nothing leaves it at the head) is copied into the
+            # states row first, in the same transaction.
+            self._materialize_checkpoint(conn, state_id, number, before=True)
+            return int(conn.execute(stmt).rowcount)
+
+        return self._write(f"prune({_q(state_id)})", delete)
+
+    def _materialize_checkpoint(
+        self, conn: Connection, state_id: str, number: int, *, before: bool
+    ) -> None:
+        """Copy a version-carried latest checkpoint into the states row.
+
+        Only when the states row refers to versions row ``number`` (or, with
+        ``before``, to any row numbered below it): the row is about to be
+        rewritten or deleted, and the reference would then break.
+        """
+        st, v = self._tables.states, self._tables.versions
+        carried = (
+            sa.select(v.c.checkpoint)
+            .where(v.c.state_id == st.c.state_id, v.c.number == st.c.checkpoint_version)
+            .scalar_subquery()
+        )
+        refers = st.c.checkpoint_version < number if before else st.c.checkpoint_version == number
+        conn.execute(
+            sa.update(st)
+            .where(st.c.state_id == state_id, st.c.checkpoint.is_(None), refers)
+            .values(checkpoint=carried)
+        )
 
     def _replace_version(self, state_id: str, version: StateVersion) -> None:
         self._write(
@@ -418,6 +449,8 @@ class SQLBackend(StorageBackend):
             if row[name] is not None:
                 row[name] = RawJSON(row[name])
         v = self._tables.versions
+        # The latest checkpoint may be this row's: keep it before the rewrite.
+        self._materialize_checkpoint(conn, version.state_id, version.number, before=False)
         conn.execute(
             sa.update(v)
             .where(v.c.state_id == version.state_id, v.c.number == version.number)
@@ -483,7 +516,9 @@ class SQLBackend(StorageBackend):
 
     def _read_checkpoint(self, state_id: str) -> Checkpoint | None:
         st = self._tables.states
-        stmt = sa.select(st.c.checkpoint_version, st.c.checkpoint).where(st.c.state_id == state_id)
+        stmt = sa.select(st.c.checkpoint_version, checkpoint_column(self._tables)).where(
+            st.c.state_id == state_id
+        )
         row = self._read(f"checkpoint({_q(state_id)})", lambda c: c.execute(stmt).first())
         if row is None:
             return None

@@ -10,6 +10,7 @@ the session schema from ``tests/conftest.py``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from sqlalchemy import event
 from agui_state.backends import create_backend
 from agui_state.backends._sql_driver import Driver
 from agui_state.backends._sql_writes import timestamp_binder
+from agui_state.backends.base import Checkpoint, Write
 from agui_state.backends.sql import SQLBackend, prefix_upper_bound
 from agui_state.config import StorageConfig
 from agui_state.errors import ConfigError, ConflictError, StorageError, ValidationError
@@ -161,10 +163,11 @@ def test_migrations_recorded_and_idempotent(make_backend: MakeBackend) -> None:
     with first._engine.connect() as conn:
         rows = conn.execute(sa.select(mig.c.version, mig.c.description).order_by(mig.c.version))
         described = dict(rows.all())
-    assert sorted(described) == [1, 2]
+    assert sorted(described) == [1, 2, 3]
     assert "states" in described[1] and "origin" in described[2]
+    assert "checkpoint" in described[3]
     assert first.get_state("doc") == {"a": 1}
-    assert first.stats()["schema_version"] == 2
+    assert first.stats()["schema_version"] == 3
 
 
 def test_newer_database_schema_is_refused(make_backend: MakeBackend) -> None:
@@ -241,7 +244,7 @@ def test_two_processes_set_up_at_once(
         )
         mig = check._tables.migrations
         with check._engine.connect() as conn:
-            assert sorted(conn.execute(sa.select(mig.c.version)).scalars().all()) == [1, 2]
+            assert sorted(conn.execute(sa.select(mig.c.version)).scalars().all()) == [1, 2, 3]
         assert check.get_state(prefix) == {"by": prefix}
     finally:
         for proc in procs:
@@ -844,3 +847,121 @@ def test_sqlite_reads_are_index_searches(make_backend: MakeBackend) -> None:
             assert not any(re.match(rf"SCAN {name}\b", line) for name in ours), (
                 f"{statement}\n{plan}"
             )
+
+
+# ----------------------------------------------- checkpoints stored once
+def _states_checkpoint(backend: SQLBackend, state_id: str) -> tuple[int, Any]:
+    """The states row's raw (checkpoint_version, checkpoint) columns."""
+    st = backend._tables.states
+    with backend._engine.connect() as conn:
+        row = conn.execute(
+            sa.select(st.c.checkpoint_version, st.c.checkpoint).where(st.c.state_id == state_id)
+        ).one()
+    return int(row[0]), row[1]
+
+
+def _history(backend: SQLBackend, state_id: str, head: int, every: int = 3) -> list[Any]:
+    """Versions 1..head setting /n; every ``every``-th carries a checkpoint."""
+    versions = []
+    for n in range(1, head + 1):
+        cp = {"n": n, "big": "x" * 50} if n % every == 0 else None
+        delta: list[Any] = [{"op": "add", "path": "/n", "value": n}]
+        if n == 1:
+            delta.append({"op": "add", "path": "/big", "value": "x" * 50})
+        version = make_version(state_id, n, delta, checkpoint=cp)
+        backend.save_version(state_id, version)
+        versions.append(version)
+    return versions
+
+
+def test_version_checkpoint_is_stored_once(backend: SQLBackend) -> None:
+    backend.set_state("doc", {"big": "x" * 50})
+    _history(backend, "doc", 7)
+    # Version 6 carries the latest checkpoint: the states row only refers to it.
+    assert _states_checkpoint(backend, "doc") == (6, None)
+    assert backend._read_checkpoint("doc") == Checkpoint(6, {"n": 6, "big": "x" * 50})
+    assert backend.get_state("doc") == {"n": 7, "big": "x" * 50}
+    for n in range(8):
+        expected = {"big": "x" * 50} if n == 0 else {"n": n, "big": "x" * 50}
+        assert backend.state_at("doc", n) == expected
+    # A batch of several versions (the transaction path on both dialects).
+    backend.write_batch(
+        [
+            Write.of_version(
+                "doc",
+                make_version(
+                    "doc",
+                    8,
+                    [{"op": "replace", "path": "/n", "value": 8}],
+                    checkpoint={"n": 8, "big": "x" * 50},
+                ),
+            ),
+            Write.of_version(
+                "doc", make_version("doc", 9, [{"op": "replace", "path": "/n", "value": 9}])
+            ),
+        ]
+    )
+    assert _states_checkpoint(backend, "doc") == (8, None)
+    assert backend.get_state("doc") == {"n": 9, "big": "x" * 50}
+    # A version with a checkpoint opening an absent state (imported pruned history).
+    backend.save_version("late", make_version("late", 5, [], checkpoint={"n": 5}))
+    assert _states_checkpoint(backend, "late") == (5, None)
+    assert backend.get_state("late") == {"n": 5}
+    assert backend.state_at("late", 5) == {"n": 5}
+
+
+def test_explicit_checkpoint_wins_over_version_checkpoint(backend: SQLBackend) -> None:
+    _history(backend, "doc", 6)  # version 6 carries a checkpoint
+    backend.set_state("doc", {"repaired": True})  # explicit, at head 6
+    assert _states_checkpoint(backend, "doc") == (6, {"repaired": True})
+    assert backend.get_state("doc") == {"repaired": True}
+    backend.save_version("doc", make_version("doc", 7, [{"op": "add", "path": "/x", "value": 1}]))
+    assert backend.get_state("doc") == {"repaired": True, "x": 1}
+    # A later version checkpoint takes over again, stored once.
+    backend.save_version("doc", make_version("doc", 8, [], checkpoint={"repaired": True, "x": 1}))
+    assert _states_checkpoint(backend, "doc") == (8, None)
+    assert backend.get_state("doc") == {"repaired": True, "x": 1}
+
+
+@pytest.mark.parametrize("keep", [0, 1, 2, 4])
+def test_prune_keeps_the_referenced_checkpoint(backend: SQLBackend, keep: int) -> None:
+    _history(backend, "doc", 9)  # version 9 carries the latest checkpoint
+    assert _states_checkpoint(backend, "doc") == (9, None)
+    backend.prune_history("doc", keep)
+    assert backend.get_state("doc") == {"n": 9, "big": "x" * 50}
+    assert backend.state_at("doc", 9) == {"n": 9, "big": "x" * 50}
+    version, checkpoint = _states_checkpoint(backend, "doc")
+    assert version == 9
+    if keep == 0:  # the referenced row is gone: its checkpoint was copied first
+        assert checkpoint == {"n": 9, "big": "x" * 50}
+    backend.save_version("doc", make_version("doc", 10, [{"op": "remove", "path": "/big"}]))
+    assert backend.get_state("doc") == {"n": 9}
+
+
+def test_direct_delete_before_reference_materializes(backend: SQLBackend) -> None:
+    _history(backend, "doc", 6)
+    backend._delete_versions_before("doc", 7)  # deletes the referenced version 6
+    assert _states_checkpoint(backend, "doc") == (6, {"n": 6, "big": "x" * 50})
+    assert backend.get_state("doc") == {"n": 6, "big": "x" * 50}
+
+
+def test_replace_referenced_version_keeps_the_checkpoint(backend: SQLBackend) -> None:
+    versions = _history(backend, "doc", 6)
+    # Rewrite version 6 without its checkpoint: the latest checkpoint stays.
+    replaced = dataclasses.replace(versions[5], checkpoint=None)
+    backend._replace_version("doc", replaced)
+    assert backend.get_versions("doc", after=5)[0].checkpoint is None
+    assert _states_checkpoint(backend, "doc") == (6, {"n": 6, "big": "x" * 50})
+    assert backend.get_state("doc") == {"n": 6, "big": "x" * 50}
+    # Rewriting a version the states row does not refer to changes nothing there.
+    backend._replace_version("doc", versions[2])
+    assert _states_checkpoint(backend, "doc") == (6, {"n": 6, "big": "x" * 50})
+
+
+def test_delete_state_with_referenced_checkpoint(backend: SQLBackend) -> None:
+    _history(backend, "doc", 3)
+    backend.delete_state("doc")
+    assert backend.list_states() == []
+    _history(backend, "doc", 3)  # recreated from scratch: nothing stale is referenced
+    assert _states_checkpoint(backend, "doc") == (3, None)
+    assert backend.get_state("doc") == {"n": 3, "big": "x" * 50}
