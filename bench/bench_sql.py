@@ -25,8 +25,8 @@ states and the leaf of ``bench_patch.py``). Measured on each database:
     on checkout without a round trip). On SQLite
     (``agui_state/backends/_sql_writes.py``): ``BEGIN IMMEDIATE``, ``UPDATE
     states ... RETURNING head``, ``INSERT`` of the version row, ``COMMIT``.
-    Every ``checkpoint_interval``-th version also carries the full state, in
-    the version row and in the states row. The raw tables are created by the
+    Every ``checkpoint_interval``-th version also carries the full state,
+    stored once in the version row (the states row refers to it). The raw tables are created by the
     backend's own ``setup()`` (same columns, types, keys and indexes); one
     commit per update. The raw writer keeps one connection and one cursor,
     with no pool. Target: agui-state >= 0.8x raw;
@@ -181,9 +181,11 @@ class Raw:
         m, states, versions = self.mark, f"{prefix}states", f"{prefix}versions"
         where = f"WHERE state_id = {m} AND head = {m} RETURNING head"
         self.move_head = f"UPDATE {states} SET head = {m}, updated_at = {m} {where}"
+        # Like the backend: a version-carried checkpoint is stored once, in the
+        # version row; the states row only refers to it.
         self.move_head_cp = (
             f"UPDATE {states} SET head = {m}, updated_at = {m}, "
-            f"checkpoint_version = {m}, checkpoint = {m} {where}"
+            f"checkpoint_version = {m}, checkpoint = NULL {where}"
         )
         self.insert_version = (
             f"INSERT INTO {versions} (state_id, number, id, parent_id, ts, delta, metadata, "
@@ -218,7 +220,7 @@ class Raw:
         if checkpoint is None:
             cur.execute(self.move_head, (number, now, self.sid, number - 1))
         else:
-            cur.execute(self.move_head_cp, (number, now, number, checkpoint, self.sid, number - 1))
+            cur.execute(self.move_head_cp, (number, now, number, self.sid, number - 1))
         if cur.fetchone() is None:
             raise RuntimeError(f"raw writer: the head moved before version {number}")
         row = (self.sid, number, version_id, self.parent_id, now, delta, "{}", checkpoint)
@@ -254,7 +256,7 @@ class RawPostgres(Raw):
         self.write += insert
         self.write_cp = (
             f"WITH moved AS (UPDATE {states} SET head = {m}, updated_at = {m}, "
-            f"checkpoint_version = {m}, checkpoint = {m} {where}) {insert}"
+            f"checkpoint_version = {m}, checkpoint = NULL {where}) {insert}"
         )
 
     def update(self) -> None:
@@ -267,9 +269,7 @@ class RawPostgres(Raw):
         if checkpoint is None:
             cur.execute(self.write, (number, now, self.sid, number - 1, *row))
         else:
-            cur.execute(
-                self.write_cp, (number, now, number, checkpoint, self.sid, number - 1, *row)
-            )
+            cur.execute(self.write_cp, (number, now, number, self.sid, number - 1, *row))
         if cur.rowcount != 1:
             raise RuntimeError(f"raw writer: the head moved before version {number}")
         self.head, self.parent_id = number, version_id
