@@ -37,6 +37,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 from agui_state.backends._sql_engine import connection_verified
 
@@ -112,6 +113,13 @@ class Driver:
             or engine.logger.isEnabledFor(logging.INFO)  # echo=True or the logger
         )
 
+    def _checkout(self) -> PoolProxiedConnection:
+        """Take a connection from the pool; driver errors wrapped as SQLAlchemy would."""
+        try:
+            return self._engine.raw_connection()
+        except self._error as exc:
+            raise self._wrap(None, None, None, None, exc) from exc
+
     def transaction(self, fn: Callable[[Executor], T], prelude: tuple[str, Params] | None) -> T:
         """Run ``fn`` in one transaction on a pooled connection; commit, or roll back and raise.
 
@@ -123,10 +131,7 @@ class Driver:
         Raises:
             sqlalchemy.exc.DBAPIError: A driver error, wrapped as SQLAlchemy would.
         """
-        try:
-            fairy = self._engine.raw_connection()
-        except self._error as exc:
-            raise self._wrap(None, None, None, None, exc) from exc
+        fairy = self._checkout()
         ex = _CursorExecutor(self, fairy)
         try:
             if self.begin is not None:
@@ -159,10 +164,7 @@ class Driver:
         Raises:
             sqlalchemy.exc.DBAPIError: A driver error, wrapped as SQLAlchemy would.
         """
-        try:
-            fairy = self._engine.raw_connection()
-        except self._error as exc:
-            raise self._wrap(None, None, None, None, exc) from exc
+        fairy = self._checkout()
         dbapi_conn: Any = fairy.dbapi_connection
         try:
             try:

@@ -49,9 +49,8 @@ from sqlalchemy.engine import Dialect
 
 from agui_state.backends._sql_driver import Executor
 from agui_state.backends._sql_schema import Tables
-from agui_state.backends._sql_writes import VERSION_COLUMNS, Step, VersionRun
+from agui_state.backends._sql_writes import VERSION_COLUMNS, Step, VersionRun, duplicate_version
 from agui_state.backends.base import version_conflict
-from agui_state.errors import ConflictError
 
 __all__ = ["MAX_HOT_ROWS", "HotWriter", "hot_run"]
 
@@ -169,12 +168,7 @@ class HotWriter:
         try:
             inserted = ex.run(self.statement(len(run.rows), cp is not None), params)
         except sa_exc.IntegrityError as exc:
-            raise ConflictError(
-                run.state_id,
-                run.first - 1,
-                None,
-                f"version {run.first}..{run.last} (or one of its ids) is already stored",
-            ) from exc
+            raise duplicate_version(run) from exc
         if inserted > 0:
             return True
         row = ex.one(self._read_head, (run.state_id,))

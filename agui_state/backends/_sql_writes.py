@@ -64,6 +64,7 @@ __all__ = [
     "VersionRow",
     "VersionRun",
     "WriteSQL",
+    "duplicate_version",
     "first_version",
     "prepare",
 ]
@@ -398,12 +399,7 @@ class BatchWriter:
             else:
                 ex.run_many(sql.insert_version, rows)
         except sa_exc.IntegrityError as exc:
-            raise ConflictError(
-                run.state_id,
-                run.first - 1,
-                None,
-                f"version {run.first}..{run.last} (or one of its ids) is already stored",
-            ) from exc
+            raise duplicate_version(run) from exc
 
     def _apply_set_state(
         self, conn: Connection, ex: Executor, step: SetStateStep, now: datetime
@@ -455,3 +451,17 @@ class BatchWriter:
             # The primary key is resolved by ON CONFLICT: only the foreign key
             # to the states row can fail, i.e. the state does not exist.
             raise NotFoundError("state", step.state_id) from exc
+
+
+def duplicate_version(run: VersionRun) -> ConflictError:
+    """The conflict raised when the key backstop (state, number) or (state, id) fires.
+
+    The head check passed but a row with one of the run's numbers or ids
+    exists: another writer stored it, or a retried write had landed.
+    """
+    return ConflictError(
+        run.state_id,
+        run.first - 1,
+        None,
+        f"version {run.first}..{run.last} (or one of its ids) is already stored",
+    )
