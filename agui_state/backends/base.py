@@ -39,168 +39,46 @@ Reads backends must implement: ``_read_head``, ``_read_checkpoint``, the
 version, snapshot and listing reads, and ``_read_origin`` (its default,
 ``{}``, is only right for a backend whose ``set_state`` never creates a state
 with content). Everything else (``get_state``, ``state_at``,
-``prune_history``'s reconstruction) is shared here.
+``prune_history``'s reconstruction) is shared here. The batch items and the
+head checks live in ``_writes``, transactions in ``_transaction``; both are
+re-exported from this module, the one to import the contract from.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Self
 
-from agui_state.config import StorageConfig
-from agui_state.errors import (
-    ConflictError,
-    CorruptDataError,
-    NotFoundError,
-    StateError,
-    TransactionError,
-    ValidationError,
+from agui_state.backends._transaction import BatchTransaction, Transaction
+from agui_state.backends._writes import (
+    Checkpoint,
+    HeadTracker,
+    Write,
+    check_consecutive,
+    replay,
+    version_conflict,
 )
+from agui_state.config import StorageConfig
+from agui_state.errors import NotFoundError, ValidationError
 from agui_state.ids import MAX_STATE_ID_LENGTH, validate_state_id
 from agui_state.models import State, StateSnapshot, StateVersion
-from agui_state.patch import apply_patch
 
 __all__ = [
     "MAX_STATE_ID_LENGTH",
     "BatchTransaction",
     "Checkpoint",
+    "HeadTracker",
     "StorageBackend",
     "Transaction",
     "Write",
+    "check_consecutive",
     "replay",
     "validate_state_id",
     "version_conflict",
 ]
-
-
-def replay(base: State, versions: Sequence[StateVersion], state_id: str = "?") -> State:
-    """Apply the deltas of ``versions`` (ascending, consecutive) to ``base``.
-
-    Raises:
-        CorruptDataError: A stored delta does not apply (the data is damaged).
-    """
-    state = base
-    for version in versions:
-        try:
-            state = apply_patch(state, version.delta)
-        except StateError as exc:
-            raise CorruptDataError(
-                f"state {state_id!r} version {version.number}",
-                f"stored delta does not apply: {exc}",
-            ) from exc
-    return state
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """A full state at a version number (``version == 0``: the origin)."""
-
-    version: int
-    state: State
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """One item of an atomic write batch.
-
-    Use the constructors :meth:`of_version`, :meth:`of_state`, :meth:`of_snapshot`.
-    """
-
-    kind: Literal["version", "state", "snapshot"]
-    state_id: str
-    version: StateVersion | None = None
-    state: State | None = None
-    snapshot: StateSnapshot | None = None
-    expected_version: int | None = None
-
-    @classmethod
-    def of_version(cls, state_id: str, version: StateVersion) -> Write:
-        """Append ``version``; it must be numbered head + 1."""
-        if version.state_id != state_id:
-            raise ValidationError(
-                "version.state_id", f"{version.state_id!r} does not match state {state_id!r}"
-            )
-        return cls("version", validate_state_id(state_id), version=version)
-
-    @classmethod
-    def of_state(cls, state_id: str, state: State, expected_version: int | None = None) -> Write:
-        """Store ``state`` as the latest checkpoint at the current head.
-
-        At head 0 (or for an absent state) it is also the state's origin.
-        """
-        if not isinstance(state, dict):
-            raise ValidationError("state", f"must be a JSON object, got {type(state).__name__}")
-        return cls(
-            "state", validate_state_id(state_id), state=state, expected_version=expected_version
-        )
-
-    @classmethod
-    def of_snapshot(cls, state_id: str, snapshot: StateSnapshot) -> Write:
-        """Store ``snapshot`` (same id: replaced)."""
-        if snapshot.state_id != state_id:
-            raise ValidationError(
-                "snapshot.state_id", f"{snapshot.state_id!r} does not match state {state_id!r}"
-            )
-        return cls("snapshot", validate_state_id(state_id), snapshot=snapshot)
-
-
-def version_conflict(state_id: str, number: int, head: int) -> ConflictError:
-    """Return the :class:`ConflictError` for appending version ``number`` at ``head``.
-
-    Every backend raises this one, so the message is the same everywhere.
-    """
-    if number <= head:
-        detail = f"version {number} is already stored: another writer got there first"
-    else:
-        detail = f"version {number} would leave a gap after version {head}"
-    return ConflictError(state_id, number - 1, head, detail)
-
-
-class HeadTracker:
-    """Checks a batch against the stored heads, as backends commit it.
-
-    ``check(write, stored_head)`` raises :class:`ConflictError` when a version
-    is not numbered next or a ``set_state`` expectation fails, counting the
-    versions earlier in the same batch. Backends call it while holding their
-    lock / inside their database transaction, so check and write are atomic.
-    """
-
-    def __init__(self) -> None:
-        self.heads: dict[str, int] = {}
-
-    def head(self, state_id: str, stored_head: int | None) -> int | None:
-        """Return the head of ``state_id`` as of this point in the batch."""
-        return self.heads.get(state_id, stored_head)
-
-    def check(self, write: Write, stored_head: int | None) -> None:
-        """Validate ``write`` against ``stored_head`` (None: state absent).
-
-        Raises:
-            ConflictError: Version not numbered head + 1, or expectation failed.
-            NotFoundError: A snapshot for a state that does not exist.
-        """
-        head = self.head(write.state_id, stored_head)
-        if write.kind == "version":
-            assert write.version is not None
-            expected_next = (head or 0) + 1
-            # A version that carries a checkpoint may open an absent state's
-            # stored history at any number: that is how a pruned history is
-            # imported or migrated (its oldest kept version has a checkpoint).
-            opens_pruned = head is None and write.version.checkpoint is not None
-            if write.version.number != expected_next and not opens_pruned:
-                raise version_conflict(write.state_id, write.version.number, head or 0)
-            self.heads[write.state_id] = write.version.number
-        elif write.kind == "state":
-            if write.expected_version is not None and (head or 0) != write.expected_version:
-                raise ConflictError(write.state_id, write.expected_version, head)
-            self.heads[write.state_id] = head or 0
-        elif head is None:
-            raise NotFoundError("state", write.state_id)
 
 
 class StorageBackend(ABC):
@@ -427,7 +305,7 @@ class StorageBackend(ABC):
         if cp is None:
             raise NotFoundError("state", state_id)
         tail = self.get_versions(state_id, after=cp.version)
-        _check_consecutive(state_id, cp.version, tail)
+        check_consecutive(state_id, cp.version, tail)
         return replay(cp.state, tail, state_id)
 
     def get_version(self, state_id: str, version_id: int | str) -> StateVersion:
@@ -473,7 +351,7 @@ class StorageBackend(ABC):
             raise NotFoundError("version", state_id, number)
         if cp.version <= number:
             tail = self.get_versions(state_id, after=cp.version, limit=number - cp.version)
-            _check_consecutive(state_id, cp.version, tail)
+            check_consecutive(state_id, cp.version, tail)
             return replay(cp.state, tail, state_id)
         if number == 0:
             # The latest checkpoint moved on; the origin answers as long as
@@ -585,114 +463,3 @@ class StorageBackend(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.config.redacted_url!r})"
-
-
-def _check_consecutive(state_id: str, after: int, versions: Sequence[StateVersion]) -> None:
-    expected = after + 1
-    for version in versions:
-        if version.number != expected:
-            raise CorruptDataError(
-                f"state {state_id!r}",
-                f"version history has a hole: expected version {expected}, found {version.number}",
-            )
-        expected += 1
-
-
-class Transaction(ABC):
-    """A unit of writes applied atomically on :meth:`commit`.
-
-    Use as a context manager: commits on normal exit, rolls back on an
-    exception. After commit or rollback the transaction cannot be used.
-    """
-
-    @abstractmethod
-    def set_state(
-        self, state_id: str, state: State, *, expected_version: int | None = None
-    ) -> None:
-        """Queue a full-state checkpoint write."""
-
-    @abstractmethod
-    def save_version(self, state_id: str, version: StateVersion) -> None:
-        """Queue a version append."""
-
-    @abstractmethod
-    def save_snapshot(self, state_id: str, snapshot: StateSnapshot) -> None:
-        """Queue a snapshot write."""
-
-    @abstractmethod
-    def commit(self) -> None:
-        """Apply every queued write atomically.
-
-        Raises:
-            ConflictError: A version conflicted; nothing was written.
-            TransactionError: Already committed or rolled back.
-        """
-
-    @abstractmethod
-    def rollback(self) -> None:
-        """Discard every queued write."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            # Already finished (e.g. rolled back in the block): rolling back
-            # again would replace the body's exception with a TransactionError.
-            with contextlib.suppress(TransactionError):
-                self.rollback()
-
-
-class BatchTransaction(Transaction):
-    """A transaction that buffers writes and hands them to ``write_batch``."""
-
-    def __init__(self, backend: StorageBackend) -> None:
-        self._backend = backend
-        self._writes: list[Write] = []
-        self._done: str | None = None
-
-    @property
-    def writes(self) -> list[Write]:
-        """The queued writes, in order."""
-        return list(self._writes)
-
-    def _check_open(self) -> None:
-        if self._done is not None:
-            raise TransactionError(f"transaction already {self._done}")
-
-    def set_state(
-        self, state_id: str, state: State, *, expected_version: int | None = None
-    ) -> None:
-        self._check_open()
-        self._writes.append(Write.of_state(state_id, state, expected_version))
-
-    def save_version(self, state_id: str, version: StateVersion) -> None:
-        self._check_open()
-        self._writes.append(Write.of_version(state_id, version))
-
-    def save_snapshot(self, state_id: str, snapshot: StateSnapshot) -> None:
-        self._check_open()
-        self._writes.append(Write.of_snapshot(state_id, snapshot))
-
-    def commit(self) -> None:
-        self._check_open()
-        writes, self._writes = self._writes, []
-        try:
-            if writes:
-                self._backend.write_batch(writes)
-        except BaseException:
-            self._done = "failed"
-            raise
-        self._done = "committed"
-
-    def rollback(self) -> None:
-        self._check_open()
-        self._done = "rolled back"
-        self._writes = []

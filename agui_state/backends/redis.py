@@ -112,7 +112,7 @@ from agui_state.backends.base import (
     HeadTracker,
     StorageBackend,
     Write,
-    _check_consecutive,
+    check_consecutive,
     replay,
     validate_state_id,
 )
@@ -378,7 +378,7 @@ class RedisBackend(StorageBackend):
             raise NotFoundError("state", state_id)
         cp = decode_checkpoint(found[0], found[1], sk.meta)
         tail = decode_versions(found[2:], sk.versions)
-        _check_consecutive(state_id, cp.version, tail)
+        check_consecutive(state_id, cp.version, tail)
         return replay(cp.state, tail, state_id)
 
     def get_versions(
