@@ -65,34 +65,29 @@ cannot recreate it, so import and migration refuse it with a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agui_state._dump import (
-    EXPORT_FORMAT,
-    EXPORT_FORMAT_VERSION,
-    StateDump,
-    parse_dump,
-    pruned_to_zero,
+from agui_state._dump import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, StateDump, parse_dump
+from agui_state._migrate_copy import (
+    ProgressCallback,
+    copy_state,
+    plan_state,
+    progress_reporter,
+    verify_state,
+)
+from agui_state._migrate_writes import (
+    missing_snapshots,
+    read_checkpoint,
+    read_origin,
+    state_writes,
 )
 from agui_state.backends import create_backend
-from agui_state.backends.base import (
-    Checkpoint,
-    StorageBackend,
-    Write,
-    validate_state_id,
-)
+from agui_state.backends.base import StorageBackend, Write, validate_state_id
 from agui_state.config import StorageConfig
-from agui_state.errors import (
-    ConfigError,
-    ConflictError,
-    CorruptDataError,
-    NotFoundError,
-    StateError,
-    StorageError,
-)
-from agui_state.models import State, StateSnapshot, StateVersion, utcnow
+from agui_state.errors import ConfigError, ConflictError, NotFoundError
+from agui_state.models import utcnow
 from agui_state.patch import json_equal
 
 __all__ = [
@@ -109,9 +104,6 @@ __all__ = [
 
 BackendLike = StorageBackend | StorageConfig | str
 """A backend instance, a configuration, or a backend URL."""
-
-ProgressCallback = Callable[[int, int, str], None]
-"""Called as ``progress(done, total, state_id)``, counting versions."""
 
 
 @dataclass
@@ -181,7 +173,7 @@ def export_data(backend: StorageBackend, state_ids: Iterable[str] | None = None)
 def _export_state(backend: StorageBackend, state_id: str) -> dict[str, Any]:
     # Checkpoint first, then versions: a write landing in between only adds
     # versions after the checkpoint, so the dump stays self-consistent.
-    cp = _read_checkpoint(backend, state_id)
+    cp = read_checkpoint(backend, state_id)
     versions = backend.get_versions(state_id)
     head = versions[-1].number if versions else backend.head_version(state_id)
     out: dict[str, Any] = {
@@ -192,28 +184,10 @@ def _export_state(backend: StorageBackend, state_id: str) -> dict[str, Any]:
         "checkpoint": {"version": cp.version, "state": cp.state},
     }
     if (versions[0].number == 1 if versions else head == 0) and (
-        origin := _read_origin(backend, state_id, cp)
+        origin := read_origin(backend, state_id, cp)
     ):
         out["origin"] = origin
     return out
-
-
-def _read_checkpoint(backend: StorageBackend, state_id: str) -> Checkpoint:
-    # The latest checkpoint is part of the storage contract but read through
-    # its internal hook: export must carry it to restore a state exactly.
-    cp = backend._read_checkpoint(state_id)
-    if cp is None:
-        raise NotFoundError("state", state_id)
-    return cp
-
-
-def _read_origin(backend: StorageBackend, state_id: str, cp: Checkpoint) -> State:
-    """The state at version 0 (the caller knows the history starts at version 1).
-
-    While the latest checkpoint is at version 0 it *is* the origin (also for
-    data stored before backends kept the origin apart).
-    """
-    return cp.state if cp.version == 0 else backend._read_origin(state_id)
 
 
 # ---------------------------------------------------------------------- import
@@ -246,7 +220,7 @@ def import_data(backend: StorageBackend, dump: Any, *, overwrite: bool = False) 
     report = ImportReport()
     for sd, action in plan:
         if action == "skip":
-            missing = _missing_snapshots(backend, sd.state_id, sd.snapshots)
+            missing = missing_snapshots(backend, sd.state_id, sd.snapshots)
             if missing:
                 backend.write_batch([Write.of_snapshot(sd.state_id, s) for s in missing])
             report.snapshots_written += len(missing)
@@ -254,7 +228,7 @@ def import_data(backend: StorageBackend, dump: Any, *, overwrite: bool = False) 
             continue
         if action == "replace":
             backend.delete_state(sd.state_id)
-        writes = _state_writes(
+        writes = state_writes(
             sd.state_id,
             sd.origin,
             sd.versions,
@@ -296,47 +270,6 @@ def _import_action(backend: StorageBackend, sd: StateDump, overwrite: bool) -> s
     )
 
 
-def _missing_snapshots(
-    backend: StorageBackend, state_id: str, snapshots: Sequence[StateSnapshot]
-) -> list[StateSnapshot]:
-    have = {s.id for s in backend.list_snapshots(state_id)}
-    return [s for s in snapshots if s.id not in have]
-
-
-def _state_writes(
-    state_id: str,
-    origin: State,
-    versions: Sequence[StateVersion],
-    *,
-    opening: bool,
-    head_state: State | None = None,
-    head: int = 0,
-) -> list[Write]:
-    """Build the writes that recreate (part of) a state's history.
-
-    Args:
-        state_id: The state.
-        origin: The source's state at version 0.
-        versions: The versions to write, ascending.
-        opening: These are the first writes of an absent state: an origin
-            that is not ``{}`` (or has no versions on top) is stored first,
-            with ``set_state`` at head 0, unless the history is pruned (it
-            then opens with its oldest version, which carries a checkpoint).
-        head_state: When given, stored last as the latest checkpoint at
-            ``head``: needed when no version carries the source's checkpoint
-            (it was written with ``set_state``), so the destination does not
-            have to replay the whole history on every read.
-        head: The head the ``head_state`` belongs to.
-    """
-    writes: list[Write] = []
-    if opening and (not versions or (versions[0].number == 1 and not json_equal(origin, {}))):
-        writes.append(Write.of_state(state_id, origin, expected_version=0))
-    writes += [Write.of_version(state_id, v) for v in versions]
-    if head_state is not None:
-        writes.append(Write.of_state(state_id, head_state, expected_version=head))
-    return writes
-
-
 # --------------------------------------------------------------------- migrate
 def _open(target: BackendLike, role: str) -> tuple[StorageBackend, bool]:
     """Return (backend, owned): URLs and configs are opened (and owned) here."""
@@ -347,31 +280,6 @@ def _open(target: BackendLike, role: str) -> tuple[StorageBackend, bool]:
     raise ConfigError(
         role, f"expected a backend, a StorageConfig or a URL, got {type(target).__name__}"
     )
-
-
-def _progress_reporter(progress: bool | ProgressCallback) -> tuple[ProgressCallback | None, Any]:
-    """Return (callback, tqdm bar or None) for the ``progress`` argument."""
-    if progress is False or progress is None:
-        return None, None
-    if progress is True:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError as exc:
-            raise ConfigError(
-                "progress", "progress=True needs tqdm: pip install 'agui-state[jupyter]'"
-            ) from exc
-        bar = tqdm(total=0, unit="version", desc="migrate")
-
-        def update(done: int, total: int, state_id: str) -> None:
-            bar.total = total
-            bar.n = done
-            bar.set_postfix_str(state_id[:40], refresh=False)
-            bar.refresh()
-
-        return update, bar
-    if callable(progress):
-        return progress, None
-    raise ConfigError("progress", f"expected a bool or a callable, got {type(progress).__name__}")
 
 
 def migrate(
@@ -408,7 +316,7 @@ def migrate(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError("batch_size", f"must be a positive integer, got {batch_size!r}")
-    callback, bar = _progress_reporter(progress)
+    callback, bar = progress_reporter(progress)
     src, own_src = _open(source, "source")
     try:
         dst, own_dst = _open(destination, "destination")
@@ -422,14 +330,21 @@ def migrate(
             if state_ids is None
             else [validate_state_id(s) for s in state_ids]
         )
-        plans = [_plan(src, dst, sid) for sid in ids]
+        plans = [plan_state(src, dst, sid) for sid in ids]
         total = sum(p.to_copy for p in plans)
         report = MigrationReport(states=list(ids))
         done = 0
         for plan in plans:
-            done = _copy_state(src, dst, plan, report, batch_size, done, total, callback)
+            copied = copy_state(src, dst, plan, batch_size, done, total, callback)
+            done = copied.done
+            report.versions_copied += copied.versions
+            report.snapshots_copied += copied.snapshots
+            if copied.up_to_date(plan):
+                report.up_to_date.append(plan.state_id)
+            else:
+                report.copied.append(plan.state_id)
         for sid in ids:
-            _verify(src, dst, sid, batch_size)
+            verify_state(src, dst, sid, batch_size)
         report.verified = True
         return report
     finally:
@@ -441,171 +356,3 @@ def migrate(
         finally:
             if own_src:
                 src.close()
-
-
-@dataclass
-class _Plan:
-    state_id: str
-    src_head: int
-    dst_head: int | None
-    to_copy: int
-
-
-def _plan(src: StorageBackend, dst: StorageBackend, sid: str) -> _Plan:
-    """Check a state's destination against the source; decide what to copy."""
-    src_head = src.head_version(sid)
-    dst_head = dst._read_head(sid)
-    if dst_head is None:
-        first = src.get_versions(sid, limit=1)
-        start = first[0].number - 1 if first else src_head
-        return _Plan(sid, src_head, None, src_head - start)
-    if dst_head > src_head:
-        raise ConflictError(sid, src_head, dst_head, "the destination is ahead of the source")
-    if dst_head == 0:
-        first = src.get_versions(sid, limit=1)
-        if first and first[0].number > 1:
-            raise ConflictError(
-                sid, 0, 0, "the destination has an empty state but the source history is pruned"
-            )
-        src_base = _read_origin(src, sid, _read_checkpoint(src, sid))
-        if not json_equal(dst.get_state(sid), src_base):
-            raise ConflictError(sid, 0, 0, "destination and source differ at version 0")
-    else:
-        try:
-            theirs = src.get_version(sid, dst_head).id
-        except NotFoundError:
-            raise ConflictError(
-                sid,
-                dst_head,
-                src_head,
-                f"the source no longer has version {dst_head} (pruned): cannot compare",
-            ) from None
-        mine = dst.get_version(sid, dst_head).id
-        if mine != theirs:
-            raise ConflictError(
-                sid,
-                dst_head,
-                dst_head,
-                f"version {dst_head} is {mine!r} in the destination, {theirs!r} in the source",
-            )
-    return _Plan(sid, src_head, dst_head, src_head - dst_head)
-
-
-def _copy_state(
-    src: StorageBackend,
-    dst: StorageBackend,
-    plan: _Plan,
-    report: MigrationReport,
-    batch_size: int,
-    done: int,
-    total: int,
-    callback: ProgressCallback | None,
-) -> int:
-    sid = plan.state_id
-    cp = _read_checkpoint(src, sid)
-    opening = plan.dst_head is None
-    after = plan.dst_head or 0
-    copied = 0
-    if opening and plan.src_head > 0 and not src.get_versions(sid, limit=1):
-        raise pruned_to_zero(sid, plan.src_head)
-    # A checkpoint the source stored with set_state (not carried by a version)
-    # is recreated by storing the state at the head in the last batch.
-    explicit_cp = 0 < cp.version <= plan.src_head and not _carried_by_version(src, sid, cp.version)
-    while opening or after < plan.src_head:
-        page = [
-            v
-            for v in src.get_versions(sid, after=after, limit=batch_size)
-            if v.number <= plan.src_head
-        ]
-        if opening and page and page[0].number > 1 and page[0].checkpoint is None:
-            raise CorruptDataError(
-                f"state {sid!r} version {page[0].number}",
-                "the oldest stored version of a pruned history carries no checkpoint",
-            )
-        if not page and not opening:
-            raise StorageError(
-                f"state {sid!r}: source versions after {after} vanished during migration"
-            )
-        last = not page or page[-1].number >= plan.src_head
-        head_state = src.state_at(sid, plan.src_head) if last and explicit_cp else None
-        origin = _read_origin(src, sid, cp) if opening and (not page or page[0].number == 1) else {}
-        writes = _state_writes(
-            sid, origin, page, opening=opening, head_state=head_state, head=plan.src_head
-        )
-        if writes:
-            # One transaction per page: an interruption leaves a clean prefix
-            # of the history, which the next run continues from.
-            dst.write_batch(writes)
-        opening = False
-        copied += len(page)
-        done += len(page)
-        if page:
-            after = page[-1].number
-        if callback is not None:
-            callback(done, total, sid)
-        if last:
-            break
-    missing = _missing_snapshots(dst, sid, src.list_snapshots(sid))
-    for start in range(0, len(missing), batch_size):
-        dst.write_batch([Write.of_snapshot(sid, s) for s in missing[start : start + batch_size]])
-    report.snapshots_copied += len(missing)
-    report.versions_copied += copied
-    if copied or plan.dst_head is None:
-        report.copied.append(sid)
-    else:
-        report.up_to_date.append(sid)
-        if callback is not None:
-            callback(done, total, sid)
-    return done
-
-
-def _carried_by_version(src: StorageBackend, sid: str, number: int) -> bool:
-    """Whether the source's version ``number`` carries a checkpoint."""
-    try:
-        return src.get_version(sid, number).checkpoint is not None
-    except NotFoundError:
-        return False
-
-
-def _verify(src: StorageBackend, dst: StorageBackend, sid: str, page_size: int) -> None:
-    """Check that a state is identical in both backends, or raise StorageError naming it."""
-    src_head, dst_head = src.head_version(sid), dst._read_head(sid)
-    if dst_head != src_head:
-        raise StorageError(
-            f"verification failed for state {sid!r}: head {dst_head} != source head {src_head}"
-        )
-    after, count = 0, 0
-    while True:
-        a = src.get_versions(sid, after=after, limit=page_size)
-        b = dst.get_versions(sid, after=after, limit=page_size)
-        if [(v.number, v.id) for v in a] != [(v.number, v.id) for v in b]:
-            raise StorageError(
-                f"verification failed for state {sid!r}: versions after {after} differ "
-                f"({len(b)} in the destination page, {len(a)} in the source page)"
-            )
-        count += len(a)
-        if len(a) < page_size:
-            break
-        after = a[-1].number
-    failed = f"verification failed for state {sid!r}"
-    ns, nd = len(src.list_snapshots(sid)), len(dst.list_snapshots(sid))
-    if ns != nd:
-        raise StorageError(f"{failed}: {nd} snapshots in the destination, {ns} in the source")
-    try:
-        same = json_equal(src.get_state(sid), dst.get_state(sid))
-        # Version 0 is the origin, or None in both when pruned.
-        same_origin = json_equal(_version_zero(src, sid), _version_zero(dst, sid))
-    except StateError as exc:
-        raise StorageError(f"{failed}: {exc}") from exc
-    if not same:
-        raise StorageError(f"{failed}: current state differs ({count} versions compared)")
-    if not same_origin:
-        raise StorageError(f"{failed}: the state at version 0 (its origin) differs")
-
-
-def _version_zero(backend: StorageBackend, sid: str) -> State | None:
-    """``state_at(0)``, or None when version 0 is pruned."""
-    try:
-        return backend.state_at(sid, 0)
-    except NotFoundError:
-        return None

@@ -32,18 +32,16 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from agui_state._persistent_close import DEFAULT_CLOSE_TIMEOUT, finalize
+from agui_state._persistent_load import load_from_backend
+from agui_state._persistent_stats import WriteStats
 from agui_state._persistent_tx import PersistentTransaction
+from agui_state._persistent_write import save_version
 from agui_state._writer import WriteBehindQueue, check_queue_options
 from agui_state.backends import create_backend
 from agui_state.backends.base import StorageBackend, Write
 from agui_state.config import StorageConfig
-from agui_state.errors import (
-    ConflictError,
-    CorruptDataError,
-    NotFoundError,
-    StateError,
-    StorageError,
-)
+from agui_state.errors import NotFoundError, StateError, StorageError
 from agui_state.models import JSONValue, State, StateSnapshot, StateVersion
 from agui_state.store import StateChange, StateStore, StoreOptions
 
@@ -53,7 +51,6 @@ if TYPE_CHECKING:
 __all__ = ["PersistentStateStore", "PersistentTransaction"]
 
 _LOGGER_NAME = "agui_state.persistent"
-_DEFAULT_CLOSE_TIMEOUT = 30.0
 
 ErrorHandler = Callable[[Exception], None]
 
@@ -115,15 +112,9 @@ class PersistentStateStore:
         # interleave with a write that is being persisted. Order: this lock,
         # then the store's write lock, then the queue's condition.
         self._lock = threading.RLock()
-        self._stats_lock = threading.Lock()
         self._close_lock = threading.Lock()
         self._closed = False
-        self._persisted: int | None = None
-        self._write_errors = 0
-        self._conflicts = 0
-        self._last_error: str | None = None
-        self._versions_written = 0
-        self._batches_written = 0
+        self._stats = WriteStats()
         # A box, not a bound method, so the writer thread keeps no reference
         # to this object (the finalizer below must be able to run).
         self._handler_box: list[ErrorHandler | None] = [None]
@@ -160,12 +151,12 @@ class PersistentStateStore:
                 on_error=report,
                 logger=self._log,
             )
-            self._queue.set_persisted_version(self._persisted)
+            self._queue.set_persisted_version(self._stats.persisted)
         # Last resort if the owner forgets close(): drain at garbage
         # collection or interpreter exit rather than lose queued versions.
         self._finalizer = weakref.finalize(
             self,
-            _finalize,
+            finalize,
             self._queue,
             backend if self._owns_backend else None,
             self._log,
@@ -220,35 +211,7 @@ class PersistentStateStore:
         if self._queue is not None:
             self._queue.put(version)
             return
-        try:
-            self._backend.save_version(self.state_id, version)
-        except Exception as exc:
-            if not self._stored_already(version):
-                self._record_error(exc)
-                # A lost race is an expected outcome the caller handles (refresh
-                # and retry); only real storage failures deserve a warning.
-                level = logging.DEBUG if isinstance(exc, ConflictError) else logging.WARNING
-                self._log.log(
-                    level,
-                    "state %r: version %d not persisted, write aborted: %s",
-                    self.state_id,
-                    version.number,
-                    exc,
-                )
-                if isinstance(exc, StateError):
-                    raise
-                raise StorageError(f"unexpected {type(exc).__name__} while saving: {exc}") from exc
-        with self._stats_lock:
-            self._persisted = version.number
-            self._versions_written += 1
-            self._batches_written += 1
-
-    def _stored_already(self, version: StateVersion) -> bool:
-        """Whether the backend holds ``version`` already (a lost acknowledgement)."""
-        try:
-            return self._backend.get_version(self.state_id, version.number).id == version.id
-        except StateError:
-            return False
+        save_version(self._backend, self.state_id, version, self._stats, self._log)
 
     def _on_snapshot(self, snapshot: StateSnapshot) -> None:
         """Save ``snapshot`` (after the versions it shows are durable)."""
@@ -266,77 +229,19 @@ class PersistentStateStore:
         try:
             self._backend.write_batch(writes)
         except StateError as exc:
-            self._record_error(exc)
+            self._stats.record_error(exc)
             raise
-
-    def _record_error(self, exc: BaseException) -> None:
-        with self._stats_lock:
-            if isinstance(exc, ConflictError):
-                # Lost races are counted apart: they are not storage failures.
-                self._conflicts += 1
-            else:
-                self._write_errors += 1
-            self._last_error = str(exc)
 
     # ------------------------------------------------------------ loading
     def _load(self) -> None:
         """Replace memory with the state, recent history and snapshots in the backend."""
-        backend, sid = self._backend, self._store.state_id
-        try:
-            head = backend.head_version(sid)
-        except NotFoundError:
-            self._store.load_history(0, {}, [])
-            self._persisted = 0
+        found = load_from_backend(self._backend, self._store, self._options.max_history, self._log)
+        if not found:
+            self._stats.persisted = 0
             return
-        window = self._options.max_history
-        after = 0 if window is None else max(head - window, 0)
-        versions = backend.get_versions(sid, after=after)
-        if versions:
-            base = versions[0].number - 1
-            try:
-                base_state = backend.state_at(sid, base)
-            except NotFoundError:
-                # Pruned history: the state before the oldest kept version is
-                # gone, but that version carries its own full state.
-                first = versions[0]
-                if first.checkpoint is None:
-                    raise CorruptDataError(
-                        f"state {sid!r} version {first.number}",
-                        "oldest kept version has no checkpoint and its base was pruned",
-                    ) from None
-                base, base_state, versions = first.number, first.checkpoint, versions[1:]
-        else:
-            base, base_state = head, backend.get_state(sid)
-        snapshots = backend.list_snapshots(sid)
-        # Links the next version's parent_id to the stored head.
-        head_id = versions[-1].id if versions else self._head_id(head)
-        self._store.load_history(base, base_state, versions, snapshots, head_id=head_id)
-        if versions:
-            # The backend's current state is the truth. A set_state repair at
-            # the head changes it without a version, so the replayed history
-            # can disagree: then start from the stored state, without the
-            # in-memory window (history stays readable from the backend).
-            current = backend.get_state(sid)
-            if self._store.get_state() != current:
-                self._log.info(
-                    "state %r was set directly at version %d; history kept in the backend only",
-                    sid,
-                    head,
-                )
-                self._store.load_history(head, current, [], snapshots, head_id=head_id)
-        with self._stats_lock:
-            self._persisted = self._store.version
+        self._stats.set_persisted(self._store.version)
         if self._queue is not None:
             self._queue.set_persisted_version(self._store.version)
-
-    def _head_id(self, head: int) -> str | None:
-        """Id of the stored head version (None: no versions, or pruned)."""
-        if head == 0:
-            return None
-        try:
-            return self._backend.get_version(self._store.state_id, head).id
-        except NotFoundError:
-            return None
 
     def refresh(self, *, discard_pending: bool = False) -> None:
         """Reload state, history and snapshots from the backend.
@@ -519,36 +424,14 @@ class PersistentStateStore:
 
     def stats(self) -> dict[str, Any]:
         """Return figures about the store, its queue and its backend (no secrets)."""
-        with self._stats_lock:
-            out: dict[str, Any] = {
-                "backend_type": self._backend.backend_type,
-                "url": self._backend.config.redacted_url,
-                "state_id": self.state_id,
-                "memory_version": self._store.version,
-                "persisted_version": self._persisted,
-                "synchronous": self._synchronous,
-                "sync_queue_size": 0,
-                "queue_capacity": 0,
-                "queue_full_policy": None,
-                "write_errors": self._write_errors,
-                "conflicts": self._conflicts,
-                "last_error": self._last_error,
-                "batches_written": self._batches_written,
-                "versions_written": self._versions_written,
-                "closed": self._closed,
-            }
-        if self._queue is not None:
-            q = self._queue.stats()
-            out.update(q)
-            out["write_errors"] += self._write_errors
-            out["last_error"] = q["last_error"] or self._last_error
-            if q["persisted_version"] is None:
-                out["persisted_version"] = self._persisted
-        try:
-            out["backend"] = self._backend.stats()
-        except StateError as exc:
-            out["backend"] = {"backend_type": self._backend.backend_type, "error": str(exc)}
-        return out
+        return self._stats.report(
+            self._backend,
+            self._queue,
+            state_id=self.state_id,
+            memory_version=self._store.version,
+            synchronous=self._synchronous,
+            closed=self._closed,
+        )
 
     def export_data(self, state_ids: Iterable[str] | None = None) -> dict[str, Any]:
         """Export states of this store's backend (all states by default), after a flush.
@@ -575,7 +458,7 @@ class PersistentStateStore:
         return report
 
     # ------------------------------------------------------------ lifecycle
-    def close(self, timeout: float = _DEFAULT_CLOSE_TIMEOUT) -> None:
+    def close(self, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
         """Drain pending writes, stop the writer and close an owned backend. Idempotent.
 
         Args:
@@ -624,23 +507,3 @@ class PersistentStateStore:
             f"PersistentStateStore(state_id={self.state_id!r}, version={self.version}, "
             f"backend={self._backend!r}, mode={mode})"
         )
-
-
-def _finalize(
-    queue: WriteBehindQueue | None,
-    backend: StorageBackend | None,
-    log: logging.Logger,
-    state_id: str,
-) -> None:
-    """Drain and close what an unclosed store left behind (GC or interpreter exit)."""
-    try:
-        if queue is not None:
-            queue.close(_DEFAULT_CLOSE_TIMEOUT)
-    except StorageError as exc:
-        log.error("state %r was not closed and could not be drained: %s", state_id, exc)
-    finally:
-        if backend is not None:
-            try:
-                backend.close()
-            except StateError:
-                log.exception("closing the backend of state %r failed", state_id)

@@ -57,7 +57,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from agui_state.backends._sql_codec import engine_json_serializer
 from agui_state.config import StorageConfig, redact_url
@@ -69,6 +69,7 @@ __all__ = [
     "is_memory_sqlite",
     "make_engine",
     "normalize_url",
+    "pool_stats",
     "took_unverified_connection",
 ]
 
@@ -292,3 +293,25 @@ def make_engine(config: StorageConfig) -> tuple[Engine, bool]:
         )
     _install_sqlite_hooks(engine, config, memory)
     return engine, memory
+
+
+def pool_stats(engine: Engine) -> dict[str, Any]:
+    """Return figures about ``engine``'s connection pool for ``stats()``.
+
+    Args:
+        engine: The backend's engine.
+
+    Returns:
+        The pool class name and, for a ``QueuePool``, its size and how many
+        connections are checked in, checked out and in overflow.
+    """
+    pool = engine.pool
+    figures: dict[str, Any] = {"class": type(pool).__name__}
+    if isinstance(pool, QueuePool):
+        figures.update(
+            size=pool.size(),
+            checked_in=pool.checkedin(),
+            checked_out=pool.checkedout(),
+            overflow=pool.overflow(),
+        )
+    return figures

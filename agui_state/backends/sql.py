@@ -11,50 +11,36 @@ The backend is split by concern: ``_sql_schema`` (tables, migrations),
 one transaction), ``_sql_hot`` (an update in one statement on PostgreSQL),
 ``_sql_driver`` (pre-rendered hot statements on the driver
 cursor), ``_sql_queries`` (read statements), ``_sql_engine`` (URLs, pools,
-connection checks, timeouts, SQLite hooks) and ``_sql_errors`` (driver error
-mapping, retry delays). This class ties them
-together: each public call is one short transaction (writes; on PostgreSQL
-an update of an existing state is one autocommitted statement) or one
-autocommit statement (most reads), retried on transient connection failures.
-
-Retried writes are safe. A failure before COMMIT means the transaction did
-not happen. A failure *during* COMMIT leaves the outcome unknown, and so
-does a failure of the single autocommitted statement that writes a version
-run of an existing state on PostgreSQL (``_sql_hot``): the retry
-then either applies the batch (it had not committed) or runs into the
-conditional head update (it had); in the second case the backend looks for
-the batch's first version id at its number and, when found, reports success.
-So an acknowledged write is stored exactly once, and a write that raised was
-either not stored or is reported as a conflict only when it truly lost.
-Batches without versions need no check: re-applying a ``set_state`` or a
-snapshot is idempotent. (One gap remains: a ``set_state`` with
-``expected_version`` whose acknowledgement was lost, when another writer
-moves the head before the retry, reports a ConflictError although it was
-stored; nothing identifies such a write afterwards.)
+connection checks, timeouts, SQLite hooks), ``_sql_errors`` (driver error
+mapping, retry delays), ``_sql_retry`` (running transactions and
+statements with retries; why retried writes are safe) and
+``_sql_checkpoints`` (rewriting checkpoints and versions for prune). This
+class ties them together: each public call is one short transaction
+(writes; on PostgreSQL an update of an existing state is one autocommitted
+statement) or one autocommit statement (most reads), retried on transient
+connection failures.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import QueuePool
 
 from agui_state.backends import _sql_writes as writes_mod
-from agui_state.backends._sql_codec import RawJSON, decode_snapshot, decode_version
-from agui_state.backends._sql_driver import ConnectionExecutor, Driver, Executor
-from agui_state.backends._sql_engine import (
-    connection_verified,
-    make_engine,
-    took_unverified_connection,
+from agui_state.backends._sql_checkpoints import (
+    materialize_checkpoint,
+    update_checkpoint,
+    update_version,
 )
-from agui_state.backends._sql_errors import Fault, backoff_delay, classify, to_state_error
+from agui_state.backends._sql_codec import decode_snapshot, decode_version
+from agui_state.backends._sql_driver import Driver, Executor
+from agui_state.backends._sql_engine import make_engine, pool_stats
 from agui_state.backends._sql_hot import HotWriter, hot_run
 from agui_state.backends._sql_queries import (
     checkpoint_column,
@@ -66,6 +52,7 @@ from agui_state.backends._sql_queries import (
     storable,
     version_select,
 )
+from agui_state.backends._sql_retry import TransactionRunner
 from agui_state.backends._sql_schema import MIGRATIONS, build_tables, run_migrations
 from agui_state.backends.base import (
     Checkpoint,
@@ -74,27 +61,18 @@ from agui_state.backends.base import (
     validate_state_id,
 )
 from agui_state.config import StorageConfig
-from agui_state.errors import (
-    ConflictError,
-    CorruptDataError,
-    NotFoundError,
-    StateError,
-    StorageError,
-    short_repr,
-)
+from agui_state.errors import ConflictError, CorruptDataError, NotFoundError, short_repr
 from agui_state.models import State, StateSnapshot, StateVersion
 
 __all__ = ["SQLBackend", "prefix_upper_bound"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 _SETUP_TIMEOUT = 60.0
 """Seconds a migration transaction may take (statement timeout) at least."""
 
 
-class SQLBackend(StorageBackend):
+class SQLBackend(TransactionRunner, StorageBackend):
     """A backend storing states in PostgreSQL or SQLite.
 
     ``backend_type`` is ``"postgresql"`` or ``"sqlite"`` according to the URL.
@@ -158,133 +136,6 @@ class SQLBackend(StorageBackend):
             self._write_timeout_sql = (sql, (ms,))
             # A single autocommitted statement would run under read_timeout.
             self._hot = None
-
-    # ------------------------------------------------------------- plumbing
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StorageError("backend is closed", backend=self.backend_type)
-
-    def _serialized(self, body: Callable[[], T]) -> T:
-        if self._conn_lock is None:
-            return body()
-        with self._conn_lock:
-            return body()
-
-    def _retrying(self, op: str | Callable[[], str], body: Callable[[], T], timeout: float) -> T:
-        """Run ``body``, retrying transient failures with backoff; map driver errors.
-
-        ``op`` names the operation in logs and errors; a callable is only
-        called when needed (formatting ids costs time on the hot path).
-        """
-        attempt = 0
-        replaced = False
-        while True:
-            try:
-                return self._serialized(body)
-            except StateError:
-                raise
-            except (sa.exc.SQLAlchemyError, OSError) as exc:
-                fault = classify(exc)
-                if not isinstance(op, str):
-                    op = op()
-                if not replaced and _died_while_idle(exc, fault):
-                    # What a pre-ping on checkout would have caught: replace
-                    # the connection and go again, at once and quietly, once.
-                    replaced = True
-                    log.debug("%s: pooled connection found dead (closed while idle)", op)
-                    continue
-                if fault is Fault.TRANSIENT and attempt < self.config.max_retries:
-                    attempt += 1
-                    delay = backoff_delay(attempt)
-                    log.warning(
-                        "%s on %s: transient failure (%s), retry %d/%d in %.2f s",
-                        op,
-                        self._redacted,
-                        type(exc).__name__,
-                        attempt,
-                        self.config.max_retries,
-                        delay,
-                    )
-                    time.sleep(delay)
-                    continue
-                raise to_state_error(
-                    exc,
-                    fault,
-                    op=op,
-                    backend=self.backend_type,
-                    url=self._redacted,
-                    secret=self._secret,
-                    timeout=timeout,
-                ) from exc
-
-    def _read(self, op: str, fn: Callable[[Connection], T]) -> T:
-        self._check_open()
-        self._ensure_setup()
-
-        def body() -> T:
-            with self._read_engine.connect() as conn:
-                try:
-                    return fn(conn)
-                except ValueError as exc:
-                    # Undecodable JSON text (a SQLite file can be edited by anyone).
-                    raise CorruptDataError(
-                        op, f"stored JSON cannot be read: {exc}", backend=self.backend_type
-                    ) from exc
-
-        return self._retrying(op, body, self.config.read_timeout)
-
-    def _write(
-        self, op: str | Callable[[], str], fn: Callable[[Connection], T], *, setup: bool = True
-    ) -> T:
-        """Run ``fn`` in one write transaction (retried whole on transient failures)."""
-        self._check_open()
-        if setup:
-            self._ensure_setup()
-        return self._retrying(op, lambda: self._transaction(fn), self.config.write_timeout)
-
-    def _transaction(self, fn: Callable[[Connection], T]) -> T:
-        """One attempt of a write transaction through SQLAlchemy's connection."""
-        with self._engine.connect() as conn, conn.begin():
-            if self._driver.begin is not None:
-                conn.exec_driver_sql(self._driver.begin)
-            if self._write_timeout_sql is not None:
-                ConnectionExecutor(conn).one(*self._write_timeout_sql)
-            result = fn(conn)
-            connection_verified()  # a failing COMMIT is not a stale pool entry
-            return result
-
-    def _write_direct(self, op: Callable[[], str], fn: Callable[[Executor], T]) -> T:
-        """Like :meth:`_write`, on the driver directly unless someone observes the engine.
-
-        ``fn`` gets an :class:`Executor` for driver SQL (see ``_sql_driver``).
-        """
-        self._check_open()
-        self._ensure_setup()
-        driver, timeout_sql = self._driver, self._write_timeout_sql
-
-        def body() -> T:
-            if driver.observed():
-                return self._transaction(lambda conn: fn(ConnectionExecutor(conn)))
-            return driver.transaction(fn, timeout_sql)
-
-        return self._retrying(op, body, self.config.write_timeout)
-
-    def _write_autocommit(self, op: Callable[[], str], fn: Callable[[Executor], T]) -> T:
-        """Like :meth:`_write_direct` for a write that is one statement, in autocommit.
-
-        Through the read engine (autocommit) when someone observes the engine.
-        """
-        self._check_open()
-        self._ensure_setup()
-        driver = self._driver
-
-        def body() -> T:
-            if driver.observed():
-                with self._read_engine.connect() as conn:
-                    return fn(ConnectionExecutor(conn))
-            return driver.autocommit(fn)
-
-        return self._retrying(op, body, self.config.write_timeout)
 
     # ---------------------------------------------------------------- setup
     def setup(self) -> None:
@@ -416,24 +267,7 @@ class SQLBackend(StorageBackend):
     def _materialize_checkpoint(
         self, conn: Connection, state_id: str, number: int, *, before: bool
     ) -> None:
-        """Copy a version-carried latest checkpoint into the states row.
-
-        Only when the states row refers to versions row ``number`` (or, with
-        ``before``, to any row numbered below it): the row is about to be
-        rewritten or deleted, and the reference would then break.
-        """
-        st, v = self._tables.states, self._tables.versions
-        carried = (
-            sa.select(v.c.checkpoint)
-            .where(v.c.state_id == st.c.state_id, v.c.number == st.c.checkpoint_version)
-            .scalar_subquery()
-        )
-        refers = st.c.checkpoint_version < number if before else st.c.checkpoint_version == number
-        conn.execute(
-            sa.update(st)
-            .where(st.c.state_id == state_id, st.c.checkpoint.is_(None), refers)
-            .values(checkpoint=carried)
-        )
+        materialize_checkpoint(conn, self._tables, state_id, number, before=before)
 
     def _replace_version(self, state_id: str, version: StateVersion) -> None:
         self._write(
@@ -442,22 +276,7 @@ class SQLBackend(StorageBackend):
         )
 
     def _update_version(self, conn: Connection, version: StateVersion) -> None:
-        run = writes_mod.prepare([Write.of_version(version.state_id, version)])[0]
-        assert isinstance(run, writes_mod.VersionRun)
-        row = dict(zip(writes_mod.VERSION_COLUMNS, run.rows[0], strict=True))
-        for name in ("delta", "metadata", "checkpoint"):  # JSON text, stored as is
-            if row[name] is not None:
-                row[name] = RawJSON(row[name])
-        v = self._tables.versions
-        # The latest checkpoint may be this row's: keep it before the rewrite.
-        self._materialize_checkpoint(conn, version.state_id, version.number, before=False)
-        conn.execute(
-            sa.update(v)
-            .where(v.c.state_id == version.state_id, v.c.number == version.number)
-            .values(
-                {k: row[k] for k in ("id", "parent_id", "ts", "delta", "metadata", "checkpoint")}
-            )
-        )
+        update_version(conn, self._tables, version)
 
     def _store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
         self._write(
@@ -468,21 +287,7 @@ class SQLBackend(StorageBackend):
     def _update_checkpoint(
         self, conn: Connection, state_id: str, cp: Checkpoint, only_newer: bool = False
     ) -> None:
-        st = self._tables.states
-        encoded = writes_mod.prepare([Write.of_state(state_id, cp.state)])[0]
-        assert isinstance(encoded, writes_mod.SetStateStep)
-        cond = [st.c.state_id == state_id]
-        if only_newer:
-            cond.append(st.c.checkpoint_version < cp.version)
-        conn.execute(
-            sa.update(st)
-            .where(*cond)
-            .values(
-                checkpoint_version=cp.version,
-                checkpoint=encoded.state,
-                updated_at=datetime.now(UTC),
-            )
-        )
+        update_checkpoint(conn, self._tables, state_id, cp, only_newer)
 
     def _write_checkpoint_for_prune(
         self, state_id: str, number: int, version: StateVersion | None
@@ -686,16 +491,7 @@ class SQLBackend(StorageBackend):
         return out
 
     def _pool_stats(self) -> dict[str, Any]:
-        pool = self._engine.pool
-        figures: dict[str, Any] = {"class": type(pool).__name__}
-        if isinstance(pool, QueuePool):
-            figures.update(
-                size=pool.size(),
-                checked_in=pool.checkedin(),
-                checked_out=pool.checkedout(),
-                overflow=pool.overflow(),
-            )
-        return figures
+        return pool_stats(self._engine)
 
     def close(self) -> None:
         with self._close_lock:
@@ -709,16 +505,6 @@ class SQLBackend(StorageBackend):
             f"SQLBackend(type={self.backend_type!r}, url={self._redacted!r}, "
             f"schema={self._tables.metadata.schema!r}, table_prefix={self.config.table_prefix!r})"
         )
-
-
-def _died_while_idle(exc: BaseException, fault: Fault) -> bool:
-    """Whether ``exc`` is the disconnect of a pooled connection trusted without a ping."""
-    return (
-        fault is Fault.TRANSIENT
-        and isinstance(exc, sa.exc.DBAPIError)
-        and exc.connection_invalidated
-        and took_unverified_connection()
-    )
 
 
 def _q(value: Any) -> str:

@@ -6,11 +6,7 @@ Collected through ``test_conformance.py``; see its docstring.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,9 +31,8 @@ from tests.backends._conformance_helpers import (
     standard_chain,
     standard_delta,
 )
+from tests.backends._hammer import assert_hammered, hammer
 from tests.backends.conftest import BackendFactory
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------- transactions
@@ -294,60 +289,12 @@ def test_processes_append_without_lost_updates(backend_factory: BackendFactory) 
     if not backend_factory.cross_process:
         pytest.skip(f"{backend_factory.kind} storage lives inside one process")
     sid = "processes ü"
-    per_process = 30
+    tags = ["p0", "p1"]
     backend = backend_factory()
     backend.set_state(sid, {"log": []})
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.backends._conformance_worker",
-                backend_factory.url,
-                sid,
-                str(per_process),
-                f"p{p}",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for p in range(2)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            assert line.strip() == "ready", (
-                f"worker failed to start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
-            )
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        outputs = [proc.communicate(timeout=120) for proc in procs]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    for proc, (out, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err
-        assert out.startswith("done "), out
-    total = 2 * per_process
-    assert backend.head_version(sid) == total
-    assert numbers(backend.get_versions(sid)) == list(range(1, total + 1))
-    log = backend.get_state(sid)["log"]
-    assert sorted(log) == sorted(f"p{p}-{i}" for p in range(2) for i in range(per_process))
-    # Each process appended its own values in order.
-    for p in range(2):
-        assert [v for v in log if v.startswith(f"p{p}-")] == [
-            f"p{p}-{i}" for i in range(per_process)
-        ]
+    acked = hammer({"url": backend_factory.url}, sid, 30, tags)
+    assert backend.head_version(sid) == 60
+    assert_hammered(backend, sid, acked, tags)
 
 
 # ------------------------------------------------------------------- prune

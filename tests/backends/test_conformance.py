@@ -12,7 +12,8 @@ small) and are collected here, so the suite keeps one entry point::
     pytest tests/backends/test_conformance.py -k "file and not fsync"
 
 Helpers that build versions and histories: ``_conformance_helpers.py``; the
-multi-process writer: ``_conformance_worker.py``; fixtures: ``conftest.py``.
+multi-process writer and its checks (shared with the backend fault tests):
+``_hammer.py``; fixtures: ``conftest.py``.
 """
 
 from tests.backends._conformance_origin import *  # noqa: F403

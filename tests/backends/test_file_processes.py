@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from agui_state.errors import CorruptDataError
+from tests.backends._hammer import assert_hammered, hammer
 from tests.backends.test_file import (
     REPO_ROOT,
     log_files,
@@ -49,37 +50,9 @@ while True:
     print(n, flush=True)
 """
 
-INCREMENTER = r"""
-import sys
-from pathlib import Path
-from agui_state.errors import ConflictError
-from agui_state.models import StateVersion, new_id, utcnow
-from tests.backends.test_file import open_backend
-
-base, name, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-backend = open_backend(base, fsync=True)
-sys.stdin.readline()  # start together with the other writer
-conflicts = 0
-for _ in range(count):
-    while True:
-        head = backend.head_version("counter")
-        value = backend.get_state("counter")["count"]
-        delta = [{"op": "replace", "path": "/count", "value": value + 1}]
-        try:
-            backend.save_version(
-                "counter",
-                StateVersion(new_id(), "counter", head + 1, None, utcnow(), delta, {"by": name}),
-            )
-        except ConflictError:
-            conflicts += 1
-            continue
-        break
-print(conflicts)
-"""
-
 
 def _start(tmp_path: Path, script: str, *args: str) -> subprocess.Popen[str]:
-    path = tmp_path / ("writer.py" if script is WRITER else "incrementer.py")
+    path = tmp_path / "writer.py"
     path.write_text(script)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.Popen(
@@ -157,20 +130,12 @@ def test_two_processes_never_lose_an_update(tmp_path: Path) -> None:
     with open_backend(base) as backend:
         backend.set_state("counter", {"count": 0})
     per_writer = 40
-    procs = [_start(tmp_path, INCREMENTER, str(base), name, str(per_writer)) for name in "xy"]
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    for proc in procs:
-        _out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
+    acked = hammer(
+        {"file": str(base), "fsync": True}, "counter", per_writer, ["x", "y"], mode="increment"
+    )
     with open_backend(base) as backend:
         assert backend.get_state("counter") == {"count": 2 * per_writer}
-        history = backend.get_versions("counter")
-        assert [v.number for v in history] == list(range(1, 2 * per_writer + 1))
-        by = [v.metadata["by"] for v in history]
-        assert by.count("x") == by.count("y") == per_writer
+        assert_hammered(backend, "counter", acked, ["x", "y"], mode="increment")
 
 
 def test_killed_log_with_damage_in_the_middle_is_still_reported(tmp_path: Path) -> None:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +27,7 @@ from agui_state.errors import (
     StorageError,
 )
 from tests.backends._conformance_helpers import make_version, numbers
+from tests.backends._hammer import assert_hammered, hammer
 from tests.conftest import IN_CI
 from tests.servers._process import free_port, missing_binaries
 from tests.servers.redis_server import RedisServer, start_redis_server
@@ -40,7 +38,6 @@ from agui_state.backends.redis import RedisBackend  # noqa: E402
 
 pytestmark = pytest.mark.redis
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-pässword"
 
 
@@ -226,32 +223,6 @@ def test_killed_connections_lose_and_duplicate_nothing(private_redis: RedisServe
     backend.close()
 
 
-_WRITER = """
-import json, sys
-from agui_state.backends import create_backend
-from agui_state.errors import ConflictError, StorageError
-from tests.backends._conformance_helpers import make_version
-
-url, sid, count, tag = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-backend = create_backend(url)
-print("ready", flush=True)
-sys.stdin.readline()
-done = tries = 0
-while done < count and tries < 50 * count:
-    tries += 1
-    try:
-        head = backend.head_version(sid)
-        op = {"op": "add", "path": "/log/-", "value": f"{tag}-{tries}"}
-        v = make_version(sid, head + 1, [op])
-        backend.save_version(sid, v)
-    except (ConflictError, StorageError):
-        continue
-    done += 1
-    print(json.dumps([v.number, v.id]), flush=True)
-backend.close()
-"""
-
-
 @pytest.mark.slow
 def test_two_processes_hammer_one_state_through_killed_connections(
     private_redis: RedisServer,
@@ -259,46 +230,23 @@ def test_two_processes_hammer_one_state_through_killed_connections(
     url = f"{private_redis.url}?key_prefix=hammer:&max_retries=6"
     backend = create_backend(url)
     sid = "hammered {state}"
+    tags = ["p0", "p1"]
     backend.set_state(sid, {"log": []})
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WRITER, url, sid, "60", f"p{p}"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for p in range(2)
-    ]
     killer = _Killer(private_redis)
     try:
-        for proc in procs:
-            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        killer.start()
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        outputs = [proc.communicate(timeout=120) for proc in procs]
+        acked = hammer(
+            {"url": url},
+            sid,
+            60,
+            tags,
+            retry_storage_errors=True,
+            max_attempts=50 * 60,
+            on_ready=killer.start,
+        )
     finally:
         killer.stop()
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    acked: dict[int, str] = {}
-    for proc, (out, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err
-        lines = [json.loads(line) for line in out.splitlines()]
-        assert len(lines) == 60, err
-        for number, version_id in lines:
-            assert number not in acked, f"version {number} acknowledged to both writers"
-            acked[number] = version_id
     assert killer.killed > 0
-    _check_history(backend, sid, acked)
+    assert_hammered(backend, sid, acked, tags, unknown_outcomes=True)
     backend.close()
 
 

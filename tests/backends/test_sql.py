@@ -14,8 +14,6 @@ import dataclasses
 import json
 import os
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -34,8 +32,7 @@ from agui_state.backends.sql import SQLBackend, prefix_upper_bound
 from agui_state.config import StorageConfig
 from agui_state.errors import ConfigError, ConflictError, StorageError, ValidationError
 from tests.backends._conformance_helpers import make_snapshot, make_version
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.backends._hammer import run_together
 
 MakeBackend = Callable[..., SQLBackend]
 
@@ -214,30 +211,10 @@ def test_two_processes_set_up_at_once(
     prefix = _unique_prefix()
     # PostgreSQL: a fresh schema too, so CREATE SCHEMA itself races.
     schema = f"agui_setup_{uuid.uuid4().hex[:8]}" if dialect == "postgresql" else ""
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _SETUP_WORKER, base_url, prefix, schema],
-            cwd=REPO_ROOT,
-            env=env,
-            text=True,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(2)
-    ]
     try:
-        for proc in procs:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().strip() == "ready"
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        results = [proc.communicate(timeout=60) for proc in procs]
-        for proc, (out, err) in zip(procs, results, strict=True):
-            assert proc.returncode == 0, err
+        results = run_together([["-c", _SETUP_WORKER, base_url, prefix, schema]] * 2, timeout=60)
+        for code, out, err in results:
+            assert code == 0, err
             assert out.strip() == "done"
         check = make_backend(
             table_prefix=prefix, auto_setup=False, **({"schema": schema} if schema else {})
@@ -247,10 +224,6 @@ def test_two_processes_set_up_at_once(
             assert sorted(conn.execute(sa.select(mig.c.version)).scalars().all()) == [1, 2, 3]
         assert check.get_state(prefix) == {"by": prefix}
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
         if schema:
             with make_backend()._engine.begin() as conn:
                 conn.execute(sa.schema.DropSchema(schema, cascade=True, if_exists=True))

@@ -12,11 +12,8 @@ top (a killer thread terminating the backend's connections during a stream).
 from __future__ import annotations
 
 import logging
-import os
 import random
 import sqlite3
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,8 +37,7 @@ from agui_state.errors import (
 )
 from agui_state.models import StateVersion
 from tests.backends._conformance_helpers import append_with_retry, make_version, numbers
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.backends._hammer import assert_hammered, hammer
 
 MakeBackend = Callable[..., SQLBackend]
 
@@ -513,89 +509,17 @@ def test_conflict_after_retry_is_still_a_conflict(
 
 
 # ------------------------------------------------------------ processes
-_HAMMER_WORKER = """
-import json, sys
-from agui_state.backends import _sql_engine as engine_mod
-from agui_state.backends import _sql_writes as writes_mod
-from agui_state.backends.sql import SQLBackend
-from agui_state.config import StorageConfig
-from agui_state.errors import ConflictError
-from tests.backends._conformance_helpers import make_version
-url, overrides, sid, count, tag = sys.argv[1:6]
-backend = SQLBackend(StorageConfig.from_url(url, **json.loads(overrides)))
-print("ready", flush=True)
-sys.stdin.readline()
-done = 0
-while done < int(count):
-    head = backend.head_version(sid)
-    v = make_version(sid, head + 1, [{"op": "add", "path": "/log/-", "value": f"{tag}-{done}"}])
-    try:
-        backend.save_version(sid, v)
-    except ConflictError:
-        continue
-    print(json.dumps(v.to_dict()), flush=True)
-    done += 1
-backend.close()
-"""
-
-
 @pytest.mark.slow
 def test_two_processes_hammer_one_state(
     make_backend: MakeBackend, base_url: str, storage: dict[str, Any]
 ) -> None:
-    import json
-
     per_process = 40
+    tags = ["p0", "p1"]
     backend = make_backend()
     backend.set_state("hot", {"log": []})
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                _HAMMER_WORKER,
-                base_url,
-                json.dumps(storage),
-                "hot",
-                str(per_process),
-                f"p{p}",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            text=True,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for p in range(2)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().strip() == "ready"
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        outputs = [proc.communicate(timeout=120) for proc in procs]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    acked: list[StateVersion] = []
-    for proc, (out, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err
-        acked += [StateVersion.from_dict(json.loads(line)) for line in out.splitlines()]
-    assert len(acked) == 2 * per_process
+    acked = hammer({"url": base_url, "overrides": storage}, "hot", per_process, tags)
     assert backend.head_version("hot") == 2 * per_process
-    assert_history(backend, "hot", acked)
-    log = backend.get_state("hot")["log"]
-    for p in range(2):
-        assert [x for x in log if x.startswith(f"p{p}-")] == [
-            f"p{p}-{i}" for i in range(per_process)
-        ]
+    assert_hammered(backend, "hot", acked, tags)
 
 
 # ------------------------------------------------------------ threads
