@@ -28,7 +28,6 @@ from tests.test_persistent_support import (
     Target,
     assert_same_history,
     persistent_url,
-    require_backend,
     target,
     url_for,
 )
@@ -183,7 +182,6 @@ def test_store_export_and_import_reload_memory(target: Target) -> None:
 
 
 def test_migrate_memory_to_file_to_sqlite(tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    require_backend("file")
     src = _source()
     src.prune_history("state-1", keep_last=5)
     file_url = url_for("file", request, tmp_path)
@@ -197,7 +195,6 @@ def test_migrate_memory_to_file_to_sqlite(tmp_path: Path, request: pytest.Fixtur
     with create_backend(file_url) as fb:
         for sid in report.copied:
             assert_same_history(src, fb, sid)
-    require_backend("sqlite")
     sqlite_url = url_for("sqlite", request, tmp_path)
     report2 = migrate(file_url, sqlite_url)
     assert report2.verified and report2.versions_copied == report.versions_copied
@@ -261,7 +258,9 @@ def test_migrate_verification_failure_names_the_state(monkeypatch: pytest.Monkey
 def test_migrate_progress_bar_and_missing_tqdm(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("tqdm")
+    import tqdm  # the jupyter extra, part of the test install: a missing one must fail
+
+    assert tqdm.__version__
     report = migrate(_source(), MemoryBackend(), progress=True)
     assert report.verified
     monkeypatch.setitem(sys.modules, "tqdm", None)

@@ -16,7 +16,7 @@ from agui_state.backends import create_backend
 from agui_state.errors import BackendTimeoutError, StorageError
 from agui_state.persistent import PersistentStateStore
 from agui_state.store import StateStore
-from tests.test_persistent_support import FailingBackend, assert_gap_free, require_backend
+from tests.test_persistent_support import FailingBackend, assert_gap_free
 
 
 def _async(backend: FailingBackend, state_id: str, **kwargs: object) -> PersistentStateStore:
@@ -192,7 +192,6 @@ def test_forgotten_store_is_drained_when_collected() -> None:
 
 
 def test_unclosed_store_is_drained_at_interpreter_exit(tmp_path: Path) -> None:
-    require_backend("file")
     url = f"file://{tmp_path / 'data'}?fsync=false"
     code = (
         "from agui_state.persistent import PersistentStateStore\n"

@@ -14,7 +14,6 @@ This module holds no tests of its own; the test modules import from it.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
 import threading
 from collections.abc import Iterator, Sequence
@@ -31,13 +30,13 @@ from agui_state.persistent import PersistentStateStore
 
 _counter = itertools.count(1)
 
-# kind -> (marks, module that implements it)
-KINDS: dict[str, tuple[tuple[pytest.MarkDecorator, ...], str]] = {
-    "memory": ((), "agui_state.backends.memory"),
-    "file": ((), "agui_state.backends.file"),
-    "sqlite": ((), "agui_state.backends.sql"),
-    "postgresql": ((pytest.mark.postgres,), "agui_state.backends.sql"),
-    "redis": ((pytest.mark.redis,), "agui_state.backends.redis"),
+# kind -> marks
+KINDS: dict[str, tuple[pytest.MarkDecorator, ...]] = {
+    "memory": (),
+    "file": (),
+    "sqlite": (),
+    "postgresql": (pytest.mark.postgres,),
+    "redis": (pytest.mark.redis,),
 }
 
 
@@ -45,16 +44,8 @@ def _with_params(url: str, params: dict[str, str]) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
-def require_backend(kind: str) -> None:
-    """Skip when the module implementing ``kind`` does not exist yet."""
-    module = KINDS[kind][1]
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not available yet")
-
-
 def url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Return the URL of a fresh, private storage of ``kind``."""
-    require_backend(kind)
     n = next(_counter)
     if kind == "memory":
         return "memory://"
@@ -73,7 +64,7 @@ def url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     raise AssertionError(kind)
 
 
-@pytest.fixture(params=[pytest.param(k, marks=m, id=k) for k, (m, _) in KINDS.items()])
+@pytest.fixture(params=[pytest.param(k, marks=m, id=k) for k, m in KINDS.items()])
 def persistent_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """URL of a fresh storage of each backend kind."""
     return url_for(request.param, request, tmp_path)
