@@ -43,15 +43,11 @@ from agui_state._apply import (
     replace_with,
     set_ops,
 )
-from agui_state._history import History, replay
-from agui_state._jsonutil import (
-    copy_json,
-    export_snapshot,
-    export_version,
-    export_written,
-    lookup,
-)
+from agui_state._history import History
+from agui_state._jsonutil import copy_json, export_snapshot, export_written, lookup
 from agui_state._loading import load
+from agui_state._store_history import get_version, newest_versions, state_at
+from agui_state._store_snapshots import find_snapshot, list_snapshots, restore_source
 from agui_state._subscriptions import ErrorHandler, Notifier, StateChange
 from agui_state._transaction import StoreTransaction
 from agui_state._versionid import new_version_id
@@ -64,7 +60,7 @@ from agui_state.errors import (
     ValidationError,
 )
 from agui_state.ids import validate_state_id
-from agui_state.limits import StoreLimits, StoreOptions, check_metadata, check_state
+from agui_state.limits import StoreLimits, StoreOptions, check_metadata
 from agui_state.models import State, StateSnapshot, StateVersion, new_id, utcnow
 
 __all__ = ["StateChange", "StateStore", "StoreLimits", "StoreOptions", "StoreTransaction"]
@@ -80,12 +76,6 @@ class _Head(NamedTuple):
     version_id: str | None
     size: int  # running estimate of the compact JSON size
     epoch: int  # bumped by load_history, so older transactions conflict
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValidationError(name, f"must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 class StateStore:
@@ -333,16 +323,7 @@ class StateStore:
             ValidationError: Neither an int nor a str.
             NotFoundError: No such version in the kept window.
         """
-        if isinstance(number_or_id, bool) or not isinstance(number_or_id, (int, str)):
-            raise ValidationError("version", f"must be a number or an id, got {number_or_id!r}")
-        with self._history_lock:
-            if isinstance(number_or_id, int):
-                found = self._history.get(number_or_id)
-            else:
-                found = self._history.by_id(number_or_id)
-        if found is None:
-            raise NotFoundError("version", self._state_id, number_or_id)
-        return export_version(found)
+        return get_version(self._history, self._history_lock, self._state_id, number_or_id)
 
     def history(self, limit: int = 50, before: int | None = None) -> list[StateVersion]:
         """Return up to ``limit`` kept versions numbered below ``before``, newest first.
@@ -350,12 +331,7 @@ class StateStore:
         Raises:
             ValidationError: ``limit`` or ``before`` is not a non-negative int.
         """
-        _check_int("limit", limit, 0)
-        if before is not None:
-            _check_int("before", before, 0)
-        with self._history_lock:
-            found = self._history.newest_first(limit, before)
-        return [export_version(v) for v in found]
+        return newest_versions(self._history, self._history_lock, limit, before)
 
     def state_at(self, version: int) -> dict[str, Any]:
         """Return the state as it was right after ``version`` (time travel).
@@ -367,21 +343,10 @@ class StateStore:
             ValidationError: ``version`` is not an int.
             NotFoundError: ``version`` is in the future or older than the kept window.
         """
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise ValidationError("version", f"must be an integer, got {version!r}")
-        with self._history_lock:
-            head = self._head
-            plan = None if version == head.number else self._history.replay_plan(version)
-        if version == head.number:
-            state = head.state
-        elif plan is not None:
-            state = replay(plan[0], plan[1], self._state_id)
-        elif version == 0:
-            return {}
-        else:
-            raise NotFoundError("version", self._state_id, version)
-        result: dict[str, Any] = copy_json(state)
-        return result
+        # The head is read under the history lock, with the replay plan.
+        return state_at(
+            self._history, self._history_lock, lambda: self._head, self._state_id, version
+        )
 
     # -------------------------------------------------------------- snapshots
     def create_snapshot(
@@ -411,10 +376,8 @@ class StateStore:
 
     def snapshots(self) -> list[StateSnapshot]:
         """Return every snapshot, ordered by (version, timestamp, id)."""
-        with self._history_lock:
-            found = list(self._snapshots.values())
-        found.sort(key=lambda s: (s.version, s.timestamp, s.id))
-        return [export_snapshot(s) for s in found]
+        # A getter, not the dict: load_history swaps the dict, read it under the lock.
+        return list_snapshots(self._history_lock, lambda: self._snapshots)
 
     def get_snapshot(self, snapshot_id: str) -> StateSnapshot:
         """Return one snapshot.
@@ -422,11 +385,9 @@ class StateStore:
         Raises:
             NotFoundError: No snapshot with this id.
         """
-        with self._history_lock:
-            found = self._snapshots.get(snapshot_id) if isinstance(snapshot_id, str) else None
-        if found is None:
-            raise NotFoundError("snapshot", self._state_id, str(snapshot_id))
-        return export_snapshot(found)
+        return find_snapshot(
+            self._history_lock, lambda: self._snapshots, self._state_id, snapshot_id
+        )
 
     def restore_snapshot(
         self, snapshot: StateSnapshot | str, *, metadata: dict[str, Any] | None = None
@@ -447,23 +408,7 @@ class StateStore:
             ValidationError: A snapshot of another state, or invalid metadata.
             LimitExceededError: The snapshot's state breaks a limit.
         """
-        given: State | None = None
-        if isinstance(snapshot, StateSnapshot):
-            if snapshot.state_id != self._state_id:
-                raise ValidationError(
-                    "snapshot.state_id",
-                    f"snapshot {snapshot.id!r} is of state {snapshot.state_id!r}, "
-                    f"not {self._state_id!r}",
-                )
-            snapshot_id = snapshot.id
-            check_state(snapshot.state, self._limits, "snapshot.state")
-            given = copy_json(snapshot.state)
-        elif isinstance(snapshot, str):
-            snapshot_id = snapshot
-        else:
-            raise ValidationError(
-                "snapshot", f"must be a StateSnapshot or an id, got {type(snapshot).__name__}"
-            )
+        snapshot_id, given = restore_source(snapshot, self._state_id, self._limits)
         meta = check_metadata(metadata, self._limits)
         meta["restored_snapshot"] = snapshot_id
 

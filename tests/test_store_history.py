@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import agui_state.store as store_module
+import agui_state._store_history as store_history_module
 from agui_state.errors import (
     LimitExceededError,
     NotFoundError,
@@ -59,13 +59,13 @@ def test_state_at_replays_fewer_than_k_deltas(monkeypatch: pytest.MonkeyPatch) -
     store = make(k=5)
     states = write_many(store, 23)
     replayed: list[int] = []
-    real = store_module.replay
+    real = store_history_module.replay
 
     def spy(state: Any, versions: list[StateVersion], state_id: str) -> Any:
         replayed.append(len(versions))
         return real(state, versions, state_id)
 
-    monkeypatch.setattr(store_module, "replay", spy)
+    monkeypatch.setattr(store_history_module, "replay", spy)
     for n in range(24):
         assert store.state_at(n) == states[n]
     assert replayed and max(replayed) <= 4
