@@ -9,9 +9,9 @@ synchronous mode, queued in asynchronous mode).
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
+from agui_state._context import CommitOnExit
 from agui_state.models import JSONValue, StateVersion
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["PersistentTransaction"]
 
 
-class PersistentTransaction:
+class PersistentTransaction(CommitOnExit):
     """A store transaction whose commit persists exactly one version.
 
     Changes are staged on a private copy; :meth:`commit` publishes and
@@ -80,18 +80,5 @@ class PersistentTransaction:
         """Discard the staged changes."""
         self._tx.rollback()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if not self._tx.is_open:
-            return  # committed or rolled back explicitly inside the block
-        if exc_type is None:
-            self.commit()
-        else:
-            self.rollback()
+    def _finished(self) -> bool:
+        return not self._tx.is_open

@@ -24,7 +24,6 @@ A transaction object is meant for one thread.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from agui_state._apply import (
@@ -37,6 +36,7 @@ from agui_state._apply import (
     prepare_value,
     set_ops,
 )
+from agui_state._context import CommitOnExit
 from agui_state._jsonutil import copy_json, lookup
 from agui_state.errors import (
     InvalidPathError,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["StoreTransaction"]
 
 
-class StoreTransaction:
+class StoreTransaction(CommitOnExit):
     """A group of writes committed as one version, or not at all.
 
     Use as a context manager (``with store.transaction() as tx:``): it commits
@@ -206,6 +206,13 @@ class StoreTransaction:
         self._status = "committed"
         return version
 
+    def _finished(self) -> bool:
+        return self._status is not None
+
+    def __enter__(self) -> Self:
+        self._check_open()
+        return self
+
     def rollback(self) -> None:
         """Discard the transaction's writes.
 
@@ -215,23 +222,6 @@ class StoreTransaction:
         self._check_open()
         self._status = "rolled back"
         self._ops = []
-
-    def __enter__(self) -> Self:
-        self._check_open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._status is not None:
-            return  # already committed or rolled back explicitly inside the block
-        if exc_type is None:
-            self.commit()
-        else:
-            self.rollback()
 
     def __repr__(self) -> str:
         status = self._status or "open"

@@ -29,9 +29,9 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal
 
+from agui_state._context import CloseOnExit
 from agui_state._persistent_close import DEFAULT_CLOSE_TIMEOUT, finalize
 from agui_state._persistent_load import load_from_backend
 from agui_state._persistent_stats import WriteStats
@@ -55,7 +55,7 @@ _LOGGER_NAME = "agui_state.persistent"
 ErrorHandler = Callable[[Exception], None]
 
 
-class PersistentStateStore:
+class PersistentStateStore(CloseOnExit):
     """A state store persisted in a storage backend.
 
     Args:
@@ -489,17 +489,6 @@ class PersistentStateStore:
                 error = error or exc
         if error is not None:
             raise error
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         mode = "sync" if self._synchronous else "async"

@@ -7,11 +7,10 @@ its one write primitive.
 
 from __future__ import annotations
 
-import contextlib
 from abc import ABC, abstractmethod
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
+from agui_state._context import CommitOnExit
 from agui_state.backends._writes import Write
 from agui_state.errors import TransactionError
 from agui_state.models import State, StateSnapshot, StateVersion
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["BatchTransaction", "Transaction"]
 
 
-class Transaction(ABC):
+class Transaction(CommitOnExit, ABC):
     """A unit of writes applied atomically on :meth:`commit`.
 
     Use as a context manager: commits on normal exit, rolls back on an
@@ -55,23 +54,6 @@ class Transaction(ABC):
     @abstractmethod
     def rollback(self) -> None:
         """Discard every queued write."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            # Already finished (e.g. rolled back in the block): rolling back
-            # again would replace the body's exception with a TransactionError.
-            with contextlib.suppress(TransactionError):
-                self.rollback()
 
 
 class BatchTransaction(Transaction):
@@ -115,6 +97,11 @@ class BatchTransaction(Transaction):
             self._done = "failed"
             raise
         self._done = "committed"
+
+    def _finished(self) -> bool:
+        # Committed, failed or rolled back inside a ``with`` block: the exit
+        # leaves it alone, like the store's own transactions.
+        return self._done is not None
 
     def rollback(self) -> None:
         self._check_open()

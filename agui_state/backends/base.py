@@ -49,9 +49,9 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
+from agui_state._context import CloseOnExit
 from agui_state.backends._transaction import BatchTransaction, Transaction
 from agui_state.backends._writes import (
     Checkpoint,
@@ -81,7 +81,7 @@ __all__ = [
 ]
 
 
-class StorageBackend(ABC):
+class StorageBackend(CloseOnExit, ABC):
     """A place to persist states, their versions and snapshots.
 
     Implement the abstract methods; everything else has a shared
@@ -449,17 +449,6 @@ class StorageBackend(ABC):
             if len(page) < page_size:
                 return
             after = page[-1]
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.config.redacted_url!r})"

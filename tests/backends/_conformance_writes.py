@@ -144,9 +144,19 @@ def test_rollback_and_context_manager(backend: StorageBackend) -> None:
     assert not backend.exists("other")
     assert backend.head_version("ok") == 1
 
+    # Finished explicitly inside the block: the exit leaves it alone.
+    with backend.begin_transaction() as tx5:
+        tx5.set_state("explicit", {"a": 1})
+        tx5.commit()
+    assert backend.get_state("explicit") == {"a": 1}
+    with backend.begin_transaction() as tx6:
+        tx6.set_state("dropped", {"a": 1})
+        tx6.rollback()
+    assert not backend.exists("dropped")
+
     with backend.begin_transaction():
         pass  # an empty transaction commits nothing
-    assert backend.list_states() == ["ok"]
+    assert backend.list_states() == ["explicit", "ok"]
 
     # An error raised in the block after an explicit rollback is not masked.
     with pytest.raises(ValueError, match="body"), backend.begin_transaction() as tx5:
