@@ -16,7 +16,7 @@ import json
 from json.encoder import encode_basestring
 from typing import Any
 
-from agui_state.models import StateSnapshot, StateVersion
+from agui_state.models import State, StateSnapshot, StateVersion
 
 __all__ = [
     "copy_delta",
@@ -126,16 +126,7 @@ def lookup(doc: Any, tokens: list[str]) -> tuple[bool, Any]:
 def export_version(version: StateVersion) -> StateVersion:
     """Return a copy of ``version`` whose delta, metadata and checkpoint are private."""
     checkpoint = version.checkpoint
-    return StateVersion(
-        version.id,
-        version.state_id,
-        version.number,
-        version.parent_id,
-        version.timestamp,
-        copy_delta(version.delta),
-        copy_json(version.metadata),
-        None if checkpoint is None else copy_json(checkpoint),
-    )
+    return _with_private_parts(version, None if checkpoint is None else copy_json(checkpoint))
 
 
 def export_written(version: StateVersion) -> StateVersion:
@@ -145,6 +136,11 @@ def export_written(version: StateVersion) -> StateVersion:
     new state itself; the store never mutates it, and callers must not
     either (the documented read-only contract of a write's return value).
     """
+    return _with_private_parts(version, version.checkpoint)
+
+
+def _with_private_parts(version: StateVersion, checkpoint: State | None) -> StateVersion:
+    """Copy ``version`` with a private delta and metadata and the given checkpoint."""
     return StateVersion(
         version.id,
         version.state_id,
@@ -153,7 +149,7 @@ def export_written(version: StateVersion) -> StateVersion:
         version.timestamp,
         copy_delta(version.delta),
         copy_json(version.metadata) if version.metadata else {},
-        version.checkpoint,
+        checkpoint,
     )
 
 

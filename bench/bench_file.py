@@ -172,6 +172,24 @@ def check_disk(folder: Path) -> str:
     return fstype
 
 
+def print_report(
+    rows: list[tuple[str, float]], targets: list[tuple[str, float, float]], *, width: int
+) -> None:
+    """Print the rates table, then each target's ratio, what it needs and the verdict."""
+    header = f"{'what':<{width}} {'updates/s':>10}"
+    print(header)
+    print("-" * len(header))
+    for name, value in rows:
+        print(f"{name:<{width}} {value:>10,.0f}")
+    print()
+    header = f"{'target':<{width}} {'ratio':>8} {'needed':>8}  verdict"
+    print(header)
+    print("-" * len(header))
+    for name, ratio, needed in targets:
+        verdict = "met" if ratio >= needed else "missed"
+        print(f"{name:<{width}} {ratio:>7.2f}x {f'>={needed:g}x':>8}  {verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs (noisier)")
@@ -244,9 +262,6 @@ def main() -> None:
         f"one update = replace of one leaf ({delta_bytes} B version line)"
     )
     print()
-    header = f"{'what':<44} {'updates/s':>10}"
-    print(header)
-    print("-" * len(header))
     rows = [
         (f"sync PersistentStateStore, {human_bytes(small_size)} state", rate["sync5"]),
         (f"raw temp+fsync+rename, {human_bytes(small_size)}", rate["rewrite5"]),
@@ -257,21 +272,13 @@ def main() -> None:
         (f"async + flush(), {human_bytes(large_size)} state", rate["async1m"]),
         (f"in-memory StateStore only, {human_bytes(small_size)}", rate["memory5"]),
     ]
-    for name, value in rows:
-        print(f"{name:<44} {value:>10,.0f}")
-    print()
-    header = f"{'target':<44} {'ratio':>8} {'needed':>8}  verdict"
-    print(header)
-    print("-" * len(header))
     targets = [
         ("sync 5 KB / raw rewrite 5 KB", rate["sync5"] / rate["rewrite5"], 0.8),
         ("sync 5 KB / raw append (stretch)", rate["sync5"] / rate["append"], 0.5),
         ("sync 1 MB / sync 5 KB (O(delta) writes)", rate["sync1m"] / rate["sync5"], 0.5),
         ("async 5 KB / sync 5 KB", rate["async5"] / rate["sync5"], 20.0),
     ]
-    for name, ratio, needed in targets:
-        verdict = "met" if ratio >= needed else "missed"
-        print(f"{name:<44} {ratio:>7.2f}x {f'>={needed:g}x':>8}  {verdict}")
+    print_report(rows, targets, width=44)
     print()
     print(f"for contrast: sync 1 MB = {rate['sync1m'] / rate['rewrite1m']:.1f}x raw rewrite 1 MB")
     print(f"async 1 MB / sync 1 MB = {rate['async1m'] / rate['sync1m']:.1f}x (no target)")

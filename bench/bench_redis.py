@@ -49,7 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import redis
-from bench_file import Case, Updater, batch_rate, timed
+from bench_file import Case, Updater, batch_rate, print_report, timed
 from bench_patch import human_bytes, leaf_patch, make_state
 
 from agui_state.config import StorageConfig
@@ -201,9 +201,6 @@ def main() -> None:
         f"best of {rounds} rounds; one update = replace of one leaf"
     )
     print()
-    header = f"{'what':<46} {'updates/s':>10}"
-    print(header)
-    print("-" * len(header))
     rows = [
         (f"sync PersistentStateStore, {human_bytes(small_size)} state", rate["sync5"]),
         (f"raw redis-py MULTI/EXEC, {human_bytes(small_size)} state", rate["raw5"]),
@@ -213,20 +210,12 @@ def main() -> None:
         (f"async + flush(), {human_bytes(large_size)} state", rate["async1m"]),
         (f"in-memory StateStore only, {human_bytes(small_size)}", rate["memory5"]),
     ]
-    for name, value in rows:
-        print(f"{name:<46} {value:>10,.0f}")
-    print()
-    header = f"{'target':<46} {'ratio':>8} {'needed':>8}  verdict"
-    print(header)
-    print("-" * len(header))
     targets = [
         ("sync 5 KB / raw 5 KB", rate["sync5"] / rate["raw5"], 0.8),
         ("sync 1 MB / sync 5 KB (O(delta) writes)", rate["sync1m"] / rate["sync5"], 0.5),
         ("async 5 KB / sync 5 KB (group commit)", rate["async5"] / rate["sync5"], 10.0),
     ]
-    for name, ratio, needed in targets:
-        verdict = "met" if ratio >= needed else "missed"
-        print(f"{name:<46} {ratio:>7.2f}x {f'>={needed:g}x':>8}  {verdict}")
+    print_report(rows, targets, width=46)
     print()
     print(f"for contrast: sync 1 MB / raw 1 MB = {rate['sync1m'] / rate['raw1m']:.2f}x")
     print(f"async 1 MB / sync 1 MB = {rate['async1m'] / rate['sync1m']:.1f}x (no target)")
