@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 from agui_state.errors import InvalidPathError, LimitExceededError, ValidationError
 from agui_state.models import Operation, State
 from agui_state.patch import apply_patch, diff, format_pointer, parse_pointer, validate_patch
-from agui_state.store.jsonutil import copy_json, list_index, lookup, utf8_len
+from agui_state.patch.pointer import find, list_index
+from agui_state.store.jsonutil import copy_json, utf8_len
 from agui_state.store.limits import StoreLimits, check_key, check_limits, check_state, check_value
 from agui_state.store.sizing import Step, apply_sized
 
@@ -339,7 +340,7 @@ def delete_ops(state: State, path: str, tokens: list[str]) -> Prepared:
     """
     if not tokens:
         raise InvalidPathError(path, "cannot delete the root (use set('', {}) to clear the state)")
-    found, _ = lookup(state, tokens)
+    found, _ = find(state, tokens)
     if not found:
         raise InvalidPathError(path, "no value at this path")
     return _prepared([{"op": "remove", "path": path}])
