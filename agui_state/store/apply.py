@@ -1,21 +1,25 @@
 """Checked patch application: validation, limits and the running size estimate.
 
-Internal module of the store layer. A write goes through two steps:
+Internal module of the store layer. A write flows down once:
 
 1. :func:`prepare_patch` (no state needed, so callers run it *outside* the
-   write lock): checks the patch's shape and operation count, checks every
-   value against the limits (depth first, so absurdly deep input fails fast
-   instead of exhausting the stack), checks that values are pure JSON and
-   returns :class:`Prepared` operations holding private copies of their
-   values, both as the delta to record and parsed for the engine. A
-   well-formed patch of plain values is checked and copied in one pass;
-   anything unusual (an error, a subclass of dict or int...) takes the
-   checked path, which runs :func:`agui_state.patch.validate_patch` and
-   reports exactly what is wrong.
-2. :func:`apply_prepared` (under the write lock): applies them with
-   :func:`agui_state.store.sizing.apply_sized` (the engine's applier: atomic,
-   never mutates its input, shares untouched subtrees), which also updates
-   the size estimate from the values each operation touches.
+   write lock) validates: the patch's shape and operation count, every value
+   against the limits (depth first, so absurdly deep input fails fast instead
+   of exhausting the stack), values pure JSON; it returns :class:`Prepared`
+   operations holding private copies of their values, both as the delta to
+   record and parsed for the engine. A well-formed patch of plain values is
+   checked and copied in one pass; anything unusual (an error, a subclass of
+   dict or int...) takes the checked path, which runs
+   :func:`agui_state.patch.validate_patch` and reports exactly what is wrong.
+2. :func:`apply_prepared` (under the write lock) applies them with
+   :func:`agui_state.store.sizing.apply_sized`: the engine's own applier
+   (atomic, never mutates its input, shares untouched subtrees), whose
+   ``on_step`` hook updates the size estimate from the values each step
+   touches as the engine writes them (no second walk), then checks the limits
+   on what changed: the root still an object, the new size within
+   ``max_state_bytes`` (values were checked in step 1).
+3. The store then records the version and hands it to its ``on_version``
+   hook (the persistent store's write) before publishing it.
 """
 
 from __future__ import annotations
