@@ -23,17 +23,30 @@ Example:
 from __future__ import annotations
 
 from agui_state.jupyter.diff import StateDiff, diff
-from agui_state.jupyter.frames import history_frame, states_frame
+from agui_state.jupyter.frames import (
+    blame,
+    changes_frame,
+    history_frame,
+    snapshots_frame,
+    state_frame,
+    states_frame,
+    stats_frame,
+)
 from agui_state.jupyter.ops import summarize_ops, touched_paths
 from agui_state.jupyter.source import StateSource, open_source
 
 __all__ = [
     "StateDiff",
     "StateSource",
+    "blame",
+    "changes_frame",
     "diff",
     "history_frame",
     "open_source",
+    "snapshots_frame",
+    "state_frame",
     "states_frame",
+    "stats_frame",
     "summarize_ops",
     "touched_paths",
 ]
