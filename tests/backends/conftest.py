@@ -32,6 +32,7 @@ pytest.register_assert_rewrite(
     "tests.backends._conformance_helpers",
     "tests.backends._conformance_origin",
     "tests.backends._conformance_states",
+    "tests.backends._conformance_summaries",
     "tests.backends._conformance_versions",
     "tests.backends._conformance_writes",
 )

@@ -18,5 +18,6 @@ multi-process writer and its checks (shared with the backend fault tests):
 
 from tests.backends._conformance_origin import *  # noqa: F403
 from tests.backends._conformance_states import *  # noqa: F403
+from tests.backends._conformance_summaries import *  # noqa: F403
 from tests.backends._conformance_versions import *  # noqa: F403
 from tests.backends._conformance_writes import *  # noqa: F403
