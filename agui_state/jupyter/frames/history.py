@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from agui_state.errors import ValidationError
-from agui_state.jupyter.frames._pandas import (
+from agui_state.jupyter.frames.build import (
     build_frame,
     check_limit,
     flatten_metadata,

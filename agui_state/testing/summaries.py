@@ -1,10 +1,10 @@
-"""Conformance: ``summarize_states`` (bulk summaries for listings) equals the one-by-one reads."""
+"""Checks: ``summarize_states`` (bulk summaries for listings) equals the one-by-one reads."""
 
 from __future__ import annotations
 
 from agui_state.backends import StorageBackend
 from agui_state.backends.summary import document_bytes, summarize_each
-from tests.backends._conformance_helpers import (
+from agui_state.testing.helpers import (
     expected_state,
     make_snapshot,
     save_all,
