@@ -146,9 +146,7 @@ class Inspection:
         assert self.state_id is not None
         doc = self._docs.get(number)
         if doc is None:
-            doc = document_at(
-                self.reader, self.state_id, number, self.head, self._docs, self._keep
-            )
+            doc = document_at(self.reader, self.state_id, number, self.head, self._docs, self._keep)
             self._keep(number, doc)
         else:
             self._docs.move_to_end(number)
