@@ -40,7 +40,7 @@ version, snapshot and listing reads, and ``_read_origin`` (its default,
 ``{}``, is only right for a backend whose ``set_state`` never creates a state
 with content). Everything else (``get_state``, ``state_at``,
 ``prune_history``'s reconstruction) is shared here. The batch items and the
-head checks live in ``_writes``, transactions in ``_transaction``; both are
+head checks live in ``writes``, transactions in ``transaction``; both are
 re-exported from this module, the one to import the contract from.
 """
 
@@ -52,8 +52,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from agui_state._context import CloseOnExit
-from agui_state.backends._transaction import BatchTransaction, Transaction
-from agui_state.backends._writes import (
+from agui_state.backends.summary import StateSummary, summarize_each
+from agui_state.backends.transaction import BatchTransaction, Transaction
+from agui_state.backends.writes import (
     Checkpoint,
     HeadTracker,
     Write,
@@ -449,6 +450,14 @@ class StorageBackend(CloseOnExit, ABC):
             if len(page) < page_size:
                 return
             after = page[-1]
+
+    def summarize_states(self, state_ids: Sequence[str]) -> list[StateSummary]:
+        """Return a :class:`StateSummary` per existing state of ``state_ids`` (a page of a listing).
+
+        Absent ids are skipped. The default reads each state through the
+        contract; backends with round trips override it with bulk reads.
+        """
+        return summarize_each(self, [validate_state_id(sid) for sid in state_ids])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.config.redacted_url!r})"
