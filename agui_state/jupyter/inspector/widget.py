@@ -36,6 +36,9 @@ __all__ = ["StateInspector", "inspect"]
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
+LIVE_DELAY = 0.1
+"""Seconds a live update waits, so a burst of writes is drawn once."""
+
 
 def _static(name: str) -> str:
     return (resources.files("agui_state.jupyter.inspector") / "static" / name).read_text("utf-8")
@@ -92,6 +95,8 @@ class StateInspector(anywidget.AnyWidget):
         self._unsubscribe: Callable[[], None] | None = None
         self._poll_stop: threading.Event | None = None
         self._lock = threading.RLock()
+        self._live_lock = threading.Lock()
+        self._live_timer: threading.Timer | None = None
         super().__init__(**kwargs)
         try:
             with self._quiet():
@@ -389,12 +394,29 @@ class StateInspector(anywidget.AnyWidget):
 
     # --------------------------------------------------------------- live
     def _on_store_change(self) -> None:
-        """A write to the store given: show the new head (runs in the writer's thread)."""
+        """A write to the store given: show the new head shortly after.
+
+        Runs in the writing thread, so it only schedules: a burst of writes
+        becomes one refresh :data:`LIVE_DELAY` seconds later, on a timer
+        thread, and an agent writing fast is never slowed by the view.
+        """
+        with self._live_lock:
+            if self._live_timer is not None:
+                return
+            timer = threading.Timer(LIVE_DELAY, self._live_refresh)
+            timer.daemon = True
+            self._live_timer = timer
+        timer.start()
+
+    def _live_refresh(self) -> None:
+        with self._live_lock:
+            self._live_timer = None
 
         def update() -> None:
             m = self._model
             if m.state_id is not None and m.refresh_head():
                 self._push_selection()
+                self.states = m.states()
 
         self._guard(update)
 
@@ -419,6 +441,9 @@ class StateInspector(anywidget.AnyWidget):
         if getattr(self, "_unsubscribe", None) is not None:
             self._unsubscribe()  # type: ignore[misc]
             self._unsubscribe = None
+        timer = getattr(self, "_live_timer", None)
+        if timer is not None:
+            timer.cancel()
         if getattr(self, "_poll_stop", None) is not None:
             self._poll_stop.set()  # type: ignore[union-attr]
             self._poll_stop = None
