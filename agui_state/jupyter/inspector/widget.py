@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 
 from agui_state import StateError, ValidationError
-from agui_state.jupyter.inspector.log import LogFilter
+from agui_state.jupyter.inspector.log import LOG_PAGE, LogFilter
 from agui_state.jupyter.inspector.reader import Reader
 from agui_state.jupyter.inspector.session import TABS, Inspection
 from agui_state.jupyter.inspector.values import preview
@@ -216,7 +216,8 @@ class StateInspector(anywidget.AnyWidget):
         """Run one inspector command, as the browser does.
 
         Commands: ``select_state(state_id)``, ``select_version(number)``,
-        ``step(delta)``, ``states_page(page)``, ``log_older``, ``log_newest``,
+        ``step(delta)``, ``states_page(page)``, ``log_older``, ``log_newer``,
+        ``log_newest``, ``log_selected`` (page to the selected version),
         ``toggle(path)``, ``more(path)``, ``pin(path)``, ``copy(path, what)``
         (``what``: ``"value"`` or ``"pointer"``), ``diff(a, b)``,
         ``snapshot(snapshot_id, against)``, ``restore(snapshot_id)``,
@@ -262,6 +263,20 @@ class StateInspector(anywidget.AnyWidget):
         if nxt is not None:
             self._model.log_before = int(nxt)
             self.log = self._model.log()
+
+    def _cmd_log_newer(self) -> None:
+        m = self._model
+        if m.log_before is not None:
+            newer = m.log_before + LOG_PAGE
+            m.log_before = None if newer > m.head else newer
+            self.log = m.log()
+
+    def _cmd_log_selected(self) -> None:
+        """Page the log so the selected version is near the top."""
+        m = self._model
+        newer = m.version + LOG_PAGE // 5 + 1
+        m.log_before = None if newer > m.head else newer
+        self.log = m.log()
 
     def _cmd_log_newest(self) -> None:
         self._model.log_before = None

@@ -337,3 +337,27 @@ def test_stats_tab_has_figures_and_series(seeded: Seeded) -> None:
     sizes = w.view["size_over_versions"]
     assert [n for n, _ in sizes] == list(range(7)) and sizes[0][1] == 2  # "{}"
     assert sizes[0][1] < sizes[1][1] < sizes[2][1] < sizes[3][1]
+
+
+def test_log_pages_through_a_longer_history(file_url: str) -> None:
+    backend = create_backend(file_url)
+    try:
+        with PersistentStateStore(backend, "long") as store:
+            for i in range(120):
+                store.set("/i", i)
+        w = StateInspector(backend, "long")
+        assert [x["number"] for x in w.log["items"]][:2] == [120, 119]
+        assert len(w.log["items"]) == 50
+        w.command("log_older")
+        assert w.log["items"][0]["number"] == 70
+        w.command("log_older")
+        assert [x["number"] for x in w.log["items"]][-1] == 1 and w.log["next_before"] is None
+        w.command("log_newer")
+        assert w.log["items"][0]["number"] == 70
+        w.version = 30
+        w.command("log_selected")
+        assert 30 in [x["number"] for x in w.log["items"]]
+        w.command("log_newest")
+        assert w.log["items"][0]["number"] == 120
+    finally:
+        backend.close()
