@@ -97,6 +97,7 @@ class StateInspector(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self._live_lock = threading.Lock()
         self._live_timer: threading.Timer | None = None
+        self._closed = False
         super().__init__(**kwargs)
         try:
             with self._quiet():
@@ -429,6 +430,8 @@ class StateInspector(anywidget.AnyWidget):
 
         def update() -> None:
             m = self._model
+            if self._closed:
+                return  # closed while this update waited for the lock
             if m.state_id is not None and m.refresh_head():
                 self._push_selection()
                 self.states = m.states()
@@ -444,15 +447,25 @@ class StateInspector(anywidget.AnyWidget):
         stop = threading.Event()
         self._poll_stop = stop
 
+        def tick() -> None:
+            # Checked under the lock: a refresh waiting for it when polling
+            # was turned off (or the widget closed) does nothing.
+            if not stop.is_set():
+                self._cmd_refresh()
+
         def loop() -> None:
             while not stop.wait(max(seconds, 0.5)):
-                self._guard(lambda: self._cmd_refresh())
+                self._guard(tick)
 
         threading.Thread(target=loop, name="agui-state-inspector-poll", daemon=True).start()
 
     def close(self) -> None:
         """Stop live updates and polling, close a backend opened from a URL, close the widget."""
         # Also reached from Widget.__del__ on an instance whose __init__ failed.
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            with lock:
+                self._closed = True
         if getattr(self, "_unsubscribe", None) is not None:
             self._unsubscribe()  # type: ignore[misc]
             self._unsubscribe = None
