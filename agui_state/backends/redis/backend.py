@@ -318,20 +318,20 @@ class RedisBackend(StorageBackend):
         if not done:
             raise NotFoundError("state", state_id)
 
-    def _replace_version(self, state_id: str, version: StateVersion) -> None:
+    def replace_version(self, state_id: str, version: StateVersion) -> None:
         self._check()
         body = write_args(Write.of_version(state_id, version), 0)[4]
         args = [version.number, id_bytes(version.id), body, self._ttl_ms]
         keys = self.keys.state(state_id).all()
         self._conn.call(f"prune {state_id!r}", lambda: self._s_replace(keys=keys, args=args))
 
-    def _store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
+    def store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
         self._check()
         args = [checkpoint.version, dumps(checkpoint.state, "checkpoint"), self._ttl_ms]
         keys = self.keys.state(state_id).all()
         self._conn.call(f"prune {state_id!r}", lambda: self._s_checkpoint(keys=keys, args=args))
 
-    def _delete_versions_before(self, state_id: str, number: int) -> int:
+    def delete_versions_before(self, state_id: str, number: int) -> int:
         client = self._check()
         sk = self.keys.state(state_id)
         op = f"prune {state_id!r}"
@@ -345,19 +345,19 @@ class RedisBackend(StorageBackend):
         return total
 
     # ------------------------------------------------------------------- reads
-    def _read_head(self, state_id: str) -> int | None:
+    def read_head(self, state_id: str) -> int | None:
         client = self._check()
         meta = self.keys.state(state_id).meta
         raw = self._conn.call(f"read {state_id!r}", lambda: client.hget(meta, "head"))
         return parse_head(raw, meta)
 
-    def _read_checkpoint(self, state_id: str) -> Checkpoint | None:
+    def read_checkpoint(self, state_id: str) -> Checkpoint | None:
         client = self._check()
         meta = self.keys.state(state_id).meta
         cpv, cp = self._conn.call(f"read {state_id!r}", lambda: client.hmget(meta, ["cpv", "cp"]))
         return None if cpv is None else decode_checkpoint(cpv, cp, meta)
 
-    def _read_origin(self, state_id: str) -> State:
+    def read_origin(self, state_id: str) -> State:
         client = self._check()
         meta = self.keys.state(state_id).meta
         raw = self._conn.call(f"read {state_id!r}", lambda: client.hget(meta, "origin"))
@@ -410,7 +410,7 @@ class RedisBackend(StorageBackend):
             raise NotFoundError("state", state_id)
         return decode_versions(raws, sk.versions)
 
-    def _read_version(
+    def read_version(
         self, state_id: str, number: int | None, version_id: str | None
     ) -> StateVersion | None:
         client = self._check()
@@ -461,7 +461,7 @@ class RedisBackend(StorageBackend):
             pipe = client.pipeline(transaction=False)
             for sk in keys:
                 pipe.hmget(sk.meta, ["head", "cpv", "cp"])
-                pipe.zrange(sk.versions, 0, 0)
+                pipe.zrange(sk.versions, 0, 0, withscores=True)
                 pipe.hlen(sk.snapshots)
             return list(pipe.execute())
 
@@ -473,10 +473,14 @@ class RedisBackend(StorageBackend):
                 live.append((sk, parse_head(head, sk.meta) or 0, cpv, cp, oldest, int(snaps)))
 
         def second_pass() -> list[Any]:
+            # The tail after the checkpoint; the head version only when the
+            # tail is empty (else it is the tail's last one).
             pipe = client.pipeline(transaction=False)
             for sk, head, cpv, _, _, _ in live:
                 pipe.zrangebyscore(sk.versions, f"({int(cpv)}", head)
-                pipe.zrangebyscore(sk.versions, head, head)
+                # An empty range keeps two replies per state (and a key, for Cluster).
+                low, high = (head, head) if head <= int(cpv) else (1, 0)
+                pipe.zrangebyscore(sk.versions, low, high)
             return list(pipe.execute())
 
         more = self._conn.call(op, second_pass) if live else []
@@ -486,8 +490,12 @@ class RedisBackend(StorageBackend):
             tail = decode_versions(more[2 * i], sk.versions)
             check_consecutive(sk.state_id, cp_state.version, tail)
             doc = replay(cp_state.state, tail, sk.state_id)
-            first = decode_versions(oldest, sk.versions)
-            last = decode_versions(more[2 * i + 1], sk.versions)
+            last = tail[-1:] or decode_versions(more[2 * i + 1], sk.versions)
+            first: list[StateVersion] = []
+            if oldest:
+                raw, score = oldest[0]
+                in_tail = tail and int(score) == tail[0].number
+                first = tail[:1] if in_tail else decode_versions([raw], sk.versions)
             out.append(
                 StateSummary(
                     sk.state_id,
