@@ -11,7 +11,6 @@ readable message shown in the widget, never a traceback in the browser.
 
 from __future__ import annotations
 
-import html
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,10 +18,10 @@ from importlib import resources
 from typing import Any
 
 from agui_state import StateError, ValidationError
+from agui_state.jupyter.inspector.fallback import static_html, text_repr
 from agui_state.jupyter.inspector.log import LOG_PAGE, LogFilter
 from agui_state.jupyter.inspector.reader import Reader
 from agui_state.jupyter.inspector.session import TABS, Inspection
-from agui_state.jupyter.inspector.values import preview
 
 try:
     import anywidget
@@ -482,48 +481,12 @@ class StateInspector(anywidget.AnyWidget):
 
     # ------------------------------------------------------------- display
     def __repr__(self) -> str:
-        m = getattr(self, "_model", None)
-        if m is None:
-            return "StateInspector(unopened)"
-        return (
-            f"StateInspector(source={m.reader.kind!r}, state_id={m.state_id!r}, "
-            f"version={m.version}, head={m.head})"
-        )
-
-    def _repr_html_fallback(self) -> str:
-        """A static, escaped summary for renderers without a kernel (nbconvert, GitHub)."""
-        m = self._model
-        esc = html.escape
-        parts = [
-            '<div class="agui-inspector-static">',
-            f"<p><strong>State inspector</strong> on {esc(m.reader.kind)}: "
-            f"{esc(m.reader.label)}</p>",
-        ]
-        if m.state_id is None:
-            parts.append("<p>No state selected.</p></div>")
-            return "".join(parts)
-        parts.append(
-            f"<p>state <code>{esc(m.state_id)}</code>, version {m.version} of {m.head}</p>"
-        )
-        lines = self.log.get("items", [])[:10]
-        if lines:
-            parts.append("<table><tr><th>version</th><th>time</th><th>run</th><th>change</th></tr>")
-            for line in lines:
-                cells = (line["number"], line["time"], line["run_id"], line["summary"])
-                parts.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
-            parts.append("</table>")
-        try:
-            doc = preview(m.document(m.version), 1500)
-        except StateError:
-            doc = "(document not readable)"
-        parts.append(f"<details><summary>document</summary><pre>{esc(doc)}</pre></details>")
-        parts.append("</div>")
-        return "".join(parts)
+        return text_repr(getattr(self, "_model", None))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         data: dict[str, Any] = {
             "text/plain": repr(self),
-            "text/html": self._repr_html_fallback(),
+            "text/html": static_html(self._model, self.log.get("items", [])),
         }
         if self._view_name is not None and self.comm is not None:
             data[WIDGET_MIME] = {"version_major": 2, "version_minor": 1, "model_id": self.model_id}
