@@ -22,6 +22,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 from agui_state.jupyter.diff import StateDiff, diff
 from agui_state.jupyter.frames import (
     blame,
@@ -37,11 +39,13 @@ from agui_state.jupyter.source import StateSource, open_source
 
 __all__ = [
     "StateDiff",
+    "StateInspector",
     "StateSource",
     "blame",
     "changes_frame",
     "diff",
     "history_frame",
+    "inspect",
     "open_source",
     "snapshots_frame",
     "state_frame",
@@ -50,3 +54,13 @@ __all__ = [
     "summarize_ops",
     "touched_paths",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The inspector is imported on first use: anywidget and ipywidgets stay
+    # unimported for users of the frames alone.
+    if name in ("StateInspector", "inspect"):
+        from agui_state.jupyter import inspector
+
+        return getattr(inspector, name)
+    raise AttributeError(f"module 'agui_state.jupyter' has no attribute {name!r}")
