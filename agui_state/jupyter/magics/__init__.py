@@ -59,8 +59,7 @@ def unload_ipython_extension(shell: Any) -> None:
         shell.magics_manager.magics[kind].pop("state", None)
     if magic in shell.configurables:
         shell.configurables.remove(magic)
-    for key in _COMPLETER_KEYS:
-        shell.strdispatchers.get("complete_command", {}).get(key, None)
-        dispatcher = shell.strdispatchers.get("complete_command")
-        if dispatcher is not None:
+    dispatcher = shell.strdispatchers.get("complete_command")
+    if dispatcher is not None:
+        for key in _COMPLETER_KEYS:
             dispatcher.strs.pop(key, None)

@@ -32,10 +32,9 @@ def browse(session: Session, args: argparse.Namespace) -> Any:
     from agui_state.jupyter import inspect
 
     conn = session.connection()
-    kwargs: dict[str, Any] = {"state_id": conn.state_id}
+    widget = inspect(conn.backend, conn.state_id)
     if args.pointer:
-        kwargs["path"] = args.pointer
-    widget = inspect(conn.backend, **kwargs)
-    # A widget is always returned: it displays itself when it ends the cell,
-    # and a display() here would show a second, dead copy.
+        widget.pinned = args.pointer  # the inspector's "pin a sub-path"
+    # Returned, never displayed here: it displays itself when it ends the cell,
+    # and a display() as well would show a second copy.
     return widget
