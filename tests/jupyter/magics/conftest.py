@@ -59,6 +59,7 @@ def ip(_shell: InteractiveShell) -> Iterator[Shell]:
         yield Shell(_shell)
     finally:
         _shell.run_cell("%unload_ext agui_state", store_history=False).raise_error()
+        _shell.config.pop("StateMagic", None)  # %config lands in the shell's config: reset it
 
 
 @pytest.fixture
