@@ -15,10 +15,12 @@ from typing import Any
 
 from agui_state import InvalidPathError, NotFoundError, ValidationError
 from agui_state.jupyter.inspector.diffing import diff_rows
-from agui_state.jupyter.inspector.log import LogFilter, log_page, op_paths, run_id_of
+from agui_state.jupyter.inspector.log import LogFilter, log_page, run_id_of
 from agui_state.jupyter.inspector.reader import Reader
+from agui_state.jupyter.inspector.travel import document_at
 from agui_state.jupyter.inspector.tree import SearchResult, TreeView, search
 from agui_state.jupyter.inspector.values import preview
+from agui_state.jupyter.ops import touched_paths
 from agui_state.patch import apply_patch, resolve
 
 __all__ = ["STATES_PAGE", "TABS", "Inspection"]
@@ -144,13 +146,19 @@ class Inspection:
         assert self.state_id is not None
         doc = self._docs.get(number)
         if doc is None:
-            doc = self.reader.state_at(self.state_id, number)
-            self._docs[number] = doc
-            while len(self._docs) > _CACHE:
-                self._docs.popitem(last=False)
+            doc = document_at(
+                self.reader, self.state_id, number, self.head, self._docs, self._keep
+            )
+            self._keep(number, doc)
         else:
             self._docs.move_to_end(number)
         return doc
+
+    def _keep(self, number: int, doc: dict[str, Any]) -> None:
+        self._docs[number] = doc
+        self._docs.move_to_end(number)
+        while len(self._docs) > _CACHE:
+            self._docs.popitem(last=False)
 
     def _parent_and_doc(self, number: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """Return the documents at ``number - 1`` and ``number``, sharing structure.
@@ -160,11 +168,8 @@ class Inspection:
         """
         assert self.state_id is not None
         parent = self.document(number - 1)
-        cached = self._docs.get(number)
         version = self.reader.get_version(self.state_id, number)
-        doc = apply_patch(parent, version.delta)
-        if cached is None:
-            self._docs[number] = doc
+        doc: dict[str, Any] = apply_patch(parent, version.delta)
         return parent, doc
 
     # ------------------------------------------------------------ version log
@@ -254,7 +259,7 @@ class Inspection:
             "run_id": run_id_of(version) or "",
             "ops": ops,
             "more_ops": max(0, len(version.delta) - 500),
-            "paths": op_paths(version.delta)[:50],
+            "paths": touched_paths(version.delta)[:50],
             "metadata": meta if len(meta) < 20_000 else meta[:20_000] + "…",
         }
 
