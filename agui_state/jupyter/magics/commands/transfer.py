@@ -61,7 +61,8 @@ def migrate(session: Session, args: argparse.Namespace) -> Any:
                     f"of {len(rows)} state(s); nothing was written"
                 )
                 return session.renderer.result(pd.DataFrame(rows, columns=_COLUMNS))
-            with progress_bar(session.progress(), session.in_kernel()) as callback:
+            total = sum(r["to_copy"] for r in rows)
+            with progress_bar(session.progress(), session.in_kernel(), total) as callback:
                 report = migrate_states(src, dst, ids, progress=callback or False)
             for row in rows:
                 sid = row["state_id"]
