@@ -11,11 +11,12 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from agui_state import StorageBackend, create_backend, export_data, import_data
-from agui_state import migrate as migrate_states
+from agui_state.backends import StorageBackend, create_backend
 from agui_state.errors import ValidationError
 from agui_state.jupyter.magics.progress import progress_bar
 from agui_state.jupyter.magics.session import Session
+from agui_state.migration import export_data, import_data
+from agui_state.migration import migrate as migrate_states
 
 __all__ = ["export", "import_file", "migrate"]
 
