@@ -64,6 +64,14 @@ def test_connect_same_kind_twice_gets_a_new_name(ip: Shell, tmp_path: Path) -> N
     ip.run(f"%state connect sqlite:///{tmp_path / 'a.db'}")
     ip.run(f"%state connect sqlite:///{tmp_path / 'b.db'}")
     assert [c.name for c in ip.magic.connections] == ["sqlite", "sqlite2"]
+    first = ip.magic.connections.get("sqlite").backend
+    ip.run(f"%state connect sqlite:///{tmp_path / 'c.db'} --as sqlite --state s")
+    assert [c.name for c in ip.magic.connections] == ["sqlite", "sqlite2"]
+    replaced = ip.magic.connections.get("sqlite")
+    assert replaced.url.endswith("c.db") and replaced.state_id == "s"
+    assert replaced.backend is not first
+    with pytest.raises(Exception, match="closed"):
+        first.ping()  # the replaced connection's backend was closed
 
 
 def test_default_url_from_environment(
