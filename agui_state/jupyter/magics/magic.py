@@ -86,7 +86,12 @@ class StateMagic(Magics):
     @no_var_expand
     @line_cell_magic
     def state(self, line: str, cell: str | None = None) -> Any:
-        """Run one ``%state`` subcommand (``%state`` alone lists them)."""
+        """Run one ``%state`` subcommand: ``%state`` alone lists them.
+
+        ``%state SUBCOMMAND --help`` explains one; ``%%state patch`` takes a
+        JSON Patch as its cell body. ``{name}`` inserts a notebook variable,
+        ``{{`` is a literal brace, ``$`` is never expanded.
+        """
         ns = self.shell.user_ns if self.shell is not None else {}
         try:
             line = expand(line, ns)

@@ -506,3 +506,14 @@ def test_password_in_usage_errors_is_hidden(ip: Shell) -> None:
     with pytest.raises(MagicStateError) as err:
         ip.run("%state connect redis://127.0.0.1:1/0?password=sw0rdfish&connect_timeout=0.5")
     assert "sw0rdfish" not in str(err.value)
+
+
+def test_previews_show_state_content_escaped(ip: Shell, file_url: str) -> None:
+    ip.run(f"%state connect {file_url}")
+    ip.run('%state set /note "<b>bold</b>"')
+    preview = ip.run(
+        '%%state patch --dry-run\n[{"op": "replace", "path": "/note", "value": "<script>x</script>"}]'
+    )
+    page = preview._repr_html_()
+    assert "<script>" not in page and "<b>bold" not in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page and "&lt;b&gt;bold" in page
