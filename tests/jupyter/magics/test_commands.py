@@ -512,7 +512,8 @@ def test_previews_show_state_content_escaped(ip: Shell, file_url: str) -> None:
     ip.run(f"%state connect {file_url}")
     ip.run('%state set /note "<b>bold</b>"')
     preview = ip.run(
-        '%%state patch --dry-run\n[{"op": "replace", "path": "/note", "value": "<script>x</script>"}]'
+        "%%state patch --dry-run\n"
+        '[{"op": "replace", "path": "/note", "value": "<script>x</script>"}]'
     )
     page = preview._repr_html_()
     assert "<script>" not in page and "<b>bold" not in page
