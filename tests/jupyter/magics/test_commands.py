@@ -356,7 +356,9 @@ def test_migrate_dry_run_then_real_then_again(
     assert summary[["state_id", "destination_head", "copied", "action"]].values.tolist() == [
         ["t1", 3, 3, "copied"]
     ]
-    assert "1 snapshot(s) copied; verified: True" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "1 snapshot(s) copied; verified: True" in captured.out
+    assert "versions" not in captured.err  # %config StateMagic.progress = False: no bar
     again = ip.run(f"%state migrate {file_url} dest")
     assert again[["state_id", "copied", "action"]].values.tolist() == [
         ["t1", 0, "up to date"],
