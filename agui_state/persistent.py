@@ -292,9 +292,15 @@ class PersistentStateStore(CloseOnExit):
         """Return one snapshot known in memory."""
         return self._store.get_snapshot(snapshot_id)
 
-    def subscribe(self, path: str, callback: Callable[[StateChange], None]) -> Callable[[], None]:
-        """Call ``callback`` on changes under ``path``; returns the unsubscribe function."""
-        return self._store.subscribe(path, callback)
+    def subscribe(
+        self, path: str, callback: Callable[[StateChange], None], *, every_version: bool = False
+    ) -> Callable[[], None]:
+        """Call ``callback`` on changes under ``path``; returns the unsubscribe function.
+
+        See :meth:`StateStore.subscribe` (``every_version``: also versions
+        that changed nothing).
+        """
+        return self._store.subscribe(path, callback, every_version=every_version)
 
     def set_error_handler(self, handler: ErrorHandler | None) -> None:
         """Set the handler of subscriber errors and background write errors."""

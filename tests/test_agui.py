@@ -694,8 +694,8 @@ class _CountingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def subscribe(self, path: str, callback: Any) -> Any:
-        unsubscribe = self.inner.subscribe(path, callback)
+    def subscribe(self, path: str, callback: Any, **options: Any) -> Any:
+        unsubscribe = self.inner.subscribe(path, callback, **options)
         self.active += 1
 
         def release() -> None:

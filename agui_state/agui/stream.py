@@ -9,9 +9,11 @@ through ``loop.call_soon_threadsafe`` for the async generator.
 
 Ordering: the core subscribes *before* reading the baseline state, so no
 commit can fall between the two; versions already contained in the baseline
-are dropped when they come out of the queue. A subscriber is not notified of
-versions that changed nothing; when a number is skipped the core sends the
-missed versions from history (or, if they are no longer kept, a
+are dropped when they come out of the queue. The core subscribes with
+``every_version=True``, so versions that changed nothing (a ``test``-only
+patch, a value set to itself) arrive too and an ``until_version`` naming one
+ends the stream. Should a number still be skipped, the core sends the missed
+versions from history (or, if they are no longer kept, a
 ``STATE_SNAPSHOT``), so the client's state is always exactly the store's and
 every delta applies.
 """
@@ -77,7 +79,9 @@ class _StreamCore:
         self._until = until_version
         self._last = 0
         self._lock = threading.Lock()
-        self._unsubscribe: Callable[[], None] | None = store.subscribe("", self._on_change)
+        self._unsubscribe: Callable[[], None] | None = store.subscribe(
+            "", self._on_change, every_version=True
+        )
         self.done = False
 
     def _on_change(self, change: Any) -> None:
