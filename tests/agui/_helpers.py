@@ -1,0 +1,63 @@
+"""Helpers shared by the AG-UI server-side tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ag_ui_validate.pytest_plugin import validate_agui
+
+from agui_state.agui import to_wire
+
+STATE_RULES = {"AGUI301", "AGUI302", "AGUI303", "AGUI304", "AGUI305"}
+
+
+def findings(events: list[Any]) -> list[str]:
+    """ag-ui-validate findings that matter: errors, warnings and any state rule."""
+    wire = [e if isinstance(e, dict) else to_wire(e) for e in events]
+    report = validate_agui(wire, features=["shared-state"])
+    assert report.internal_errors == []
+    return [
+        f"{d.rule} {d.severity} event {d.event_index}: {d.message}"
+        for d in report.diagnostics
+        if d.severity in ("error", "warning") or d.rule in STATE_RULES
+    ]
+
+
+def types(events: list[Any]) -> list[str]:
+    return [e.type.value for e in events]
+
+
+def version_of(event: Any) -> int:
+    number: int = event.metadata["agui_state"]["version"]
+    return number
+
+
+def collect(agen: AsyncIterator[Any]) -> list[Any]:
+    async def run() -> list[Any]:
+        return [e async for e in agen]
+
+    return asyncio.run(run())
+
+
+def run_input(state: Any = None, thread: str = "thread-1", run: str = "run-1") -> dict[str, Any]:
+    """A RunAgentInput wire dict as @ag-ui/client sends it."""
+    body: dict[str, Any] = {"threadId": thread, "runId": run, "messages": [], "tools": []}
+    if state is not None:
+        body["state"] = state
+    return body
+
+
+def findings_after(base: Any, events: list[Any]) -> list[str]:
+    """Findings of a catch-up stream for a client known to hold ``base``.
+
+    A run that sends deltas only (the client already has their base) cannot
+    be checked alone: the validator would not know the base (AGUI301) and
+    sees no snapshot (AGUI305). It is checked with the client's base inserted
+    as a snapshot after ``RUN_STARTED``, which is what the client holds.
+    """
+    from agui_state.agui._sdk import StateSnapshotEvent
+
+    snapshot = StateSnapshotEvent(snapshot=base)
+    return findings([events[0], snapshot, *events[1:]])
