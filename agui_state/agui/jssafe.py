@@ -78,13 +78,15 @@ def check_js_safe_value(value: Any, tokens: Sequence[str] = ()) -> None:
             )
         if isinstance(node, Mapping):
             parent = where[-1] if where else None
+            children: list[tuple[Any, tuple[str, ...]]] = []
             for key, item in node.items():
                 path = (*where, str(key))
                 if _banned(str(key), parent):
                     raise _refuse_key(path)
-                stack.append((item, path))
+                children.append((item, path))
+            stack.extend(reversed(children))  # depth first, in document order
         elif isinstance(node, list):
-            stack.extend((item, (*where, str(i))) for i, item in enumerate(node))
+            stack.extend(reversed([(item, (*where, str(i))) for i, item in enumerate(node)]))
 
 
 def check_js_safe_patch(patch: Iterable[Mapping[str, Any]]) -> None:
