@@ -13,6 +13,8 @@ onto versions:
   request's run, a catch-up from what the client has (nothing, the missed
   deltas, or a snapshot), live deltas, resumable SSE ids; JavaScript-safe
   output (:mod:`agui_state.agui.jssafe`) is on by default for streams;
+* **endpoint** — :class:`AGUIEndpoint`, a ready ASGI app for Starlette /
+  FastAPI (the ``server`` extra) serving runs from thread stores;
 * **replay** — :func:`replay_thread` re-emits a stored history as a valid
   event stream, grouped by run; :func:`rebuild_state` folds any event stream
   back into a state.
@@ -26,6 +28,7 @@ alone never imports the SDK.
 from __future__ import annotations
 
 from agui_state.agui._sdk import INSTALL_HINT
+from agui_state.agui.endpoint import AGUIEndpoint, ThreadStores
 from agui_state.agui.inbound import METADATA_KEY, EventApplier, apply_event, rebuild_state
 from agui_state.agui.jssafe import MAX_SAFE_INTEGER, check_js_safe_event, check_js_safe_value
 from agui_state.agui.outbound import (
@@ -48,8 +51,10 @@ __all__ = [
     "MAX_SAFE_INTEGER",
     "METADATA_KEY",
     "VERSION_METADATA_KEY",
+    "AGUIEndpoint",
     "EventApplier",
     "EventStream",
+    "ThreadStores",
     "aencode_sse",
     "apply_event",
     "astream_events",

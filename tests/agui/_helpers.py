@@ -61,3 +61,30 @@ def findings_after(base: Any, events: list[Any]) -> list[str]:
 
     snapshot = StateSnapshotEvent(snapshot=base)
     return findings([events[0], snapshot, *events[1:]])
+
+
+def load_example_app() -> Any:
+    """Import examples/agui_server/app.py (not a package) and return the module."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "agui_server" / "app.py"
+    spec = importlib.util.spec_from_file_location("agui_server_example", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def parse_sse(text: str) -> list[tuple[int | None, dict[str, Any]]]:
+    """Split an SSE body into (id, event wire dict) pairs."""
+    import json
+
+    out: list[tuple[int | None, dict[str, Any]]] = []
+    for frame in text.split("\n\n"):
+        if not frame.strip():
+            continue
+        fields = dict(line.split(": ", 1) for line in frame.split("\n"))
+        ident = fields.get("id")
+        out.append((None if ident is None else int(ident), json.loads(fields["data"])))
+    return out

@@ -52,7 +52,10 @@ def test_values_a_js_client_loses_are_refused_naming_the_path(value: Any, field:
         ({"op": "replace", "path": "/constructor/prototype", "value": 1}, "/constructor/prototype"),
         ({"op": "move", "from": "/__proto__", "path": "/a"}, "/__proto__"),
         ({"op": "add", "path": "/x", "value": {"__proto__": 1}}, "/x/__proto__"),
-        ({"op": "add", "path": "/constructor", "value": {"prototype": 1}}, "/constructor/prototype"),  # noqa: E501
+        (
+            {"op": "add", "path": "/constructor", "value": {"prototype": 1}},
+            "/constructor/prototype",
+        ),
         ({"op": "add", "path": "/list/-", "value": 2**60}, "/list/-"),
     ],
 )

@@ -249,5 +249,3 @@ def test_a_store_can_still_have_its_own_backend(tmp_path: Any) -> None:
     b.close()
     assert own.exists("c") is False  # left open and usable by its owner
     own.close()
-
-
