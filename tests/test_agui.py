@@ -37,7 +37,7 @@ from agui_state.agui import (
     to_wire,
     version_to_event,
 )
-from agui_state.agui.stream import _StreamCore
+from agui_state.agui.stream import StreamCore
 from agui_state.backends.memory import MemoryBackend
 from agui_state.errors import ConfigError, NotFoundError, PatchError, ValidationError
 from agui_state.patch import diff, json_equal
@@ -635,7 +635,7 @@ def test_stream_sends_versions_that_changed_nothing(store: StateStore) -> None:
 def test_stream_resyncs_with_a_snapshot_when_history_is_gone() -> None:
     store = StateStore("thread-1", options=StoreOptions(max_history=1))
     queued: list[Any] = []
-    core = _StreamCore(store, queued.append, include_snapshot=True, run_id=None, until_version=None)
+    core = StreamCore(store, queued.append, include_snapshot=True, run_id=None, until_version=None)
     assert _types(core.start()) == ["STATE_SNAPSHOT"]
     store.set("/a", 1)
     store.set("/b", 2)

@@ -225,7 +225,7 @@ def versions_between(
     """
     if upto <= after:
         return []
-    backend, store, sid = _resolve(source, state_id)
+    backend, store, sid = resolve_source(source, state_id)
     if store is not None:
         kept = [v for v in _store_versions(store, after) if v.number <= upto]
         if kept and kept[0].number == after + 1 and kept[-1].number == upto:

@@ -49,14 +49,14 @@ from agui_state.agui._sdk import (
 from agui_state.agui._types import Source, StoreLike
 from agui_state.agui.jssafe import check_js_safe_event
 from agui_state.agui.outbound import (
-    _resolve,
+    resolve_source,
     run_finished_event,
     run_started_event,
     state_snapshot_event,
     version_to_event,
 )
 from agui_state.agui.replay import versions_between
-from agui_state.agui.stream import _IDLE, _StreamCore
+from agui_state.agui.stream import IDLE, StreamCore
 from agui_state.backends.base import StorageBackend
 from agui_state.errors import NotFoundError, StateError, ValidationError, short_repr
 from agui_state.models import State, utcnow
@@ -174,7 +174,7 @@ def serve_run(
     if isinstance(source, StorageBackend):
         sid = state_id or request.thread_id
         return _serve_backend(source, sid, request, resume, snapshot, js_safe, match_window)
-    _resolve(source, state_id)
+    resolve_source(source, state_id)
     return _serve_store(
         source, request, resume, snapshot, js_safe, match_window, agent, until_version, timeout
     )
@@ -288,10 +288,10 @@ async def _serve_store(
             loop.call_soon_threadsafe(items.put_nowait, item)
 
     yield run_started_event(request.thread_id, request.run_id)
-    core: _StreamCore | None = None
+    core: StreamCore | None = None
     task: asyncio.Task[object] | None = None
     try:
-        core = _StreamCore(
+        core = StreamCore(
             store,
             push,
             include_snapshot=False,
@@ -320,7 +320,7 @@ async def _serve_store(
             try:
                 item = await asyncio.wait_for(items.get(), timeout)
             except TimeoutError:
-                item = _IDLE
+                item = IDLE
             if item is task and task is not None:
                 if not task.cancelled() and task.exception() is not None:
                     yield _run_error(task.exception(), "the agent failed")  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Live AG-UI event streams of a store: :func:`stream_events` and :func:`astream_events`.
 
-Both are thin loops around one core, :class:`_StreamCore`, which owns the
+Both are thin loops around one core, :class:`StreamCore`, which owns the
 subscription, turns committed versions into events and decides when the
 stream ends. They differ only in the queue between the writer's thread (where
 the store calls subscribers) and the consumer: a thread-safe
@@ -47,13 +47,13 @@ __all__ = ["EventStream", "astream_events", "stream_events"]
 
 _CLOSE = object()
 """Queue item: ``close()`` was called; end after what was queued before it."""
-_IDLE = object()
+IDLE = object()
 """Queue item (never actually queued): the idle timeout elapsed."""
 _WAKE = object()
 """Queue item: ``until_version`` changed; end if it is reached already."""
 
 
-class _StreamCore:
+class StreamCore:
     """The logic shared by the sync and async streams (and :mod:`.serve`).
 
     Args:
@@ -250,7 +250,7 @@ class EventStream:
     ) -> None:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._timeout = timeout
-        self._core = _StreamCore(
+        self._core = StreamCore(
             store,
             self._queue.put,
             include_snapshot=include_snapshot,
@@ -272,7 +272,7 @@ class EventStream:
             try:
                 item = self._queue.get(timeout=self._timeout)
             except queue.Empty:
-                item = _IDLE
+                item = IDLE
             self._pending.extend(self._core.handle(item))
         return self._pending.popleft()
 
@@ -377,7 +377,7 @@ async def astream_events(
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(items.put_nowait, item)
 
-    core = _StreamCore(
+    core = StreamCore(
         store,
         push,
         include_snapshot=include_snapshot,
@@ -394,7 +394,7 @@ async def astream_events(
             try:
                 item = await asyncio.wait_for(items.get(), timeout)
             except TimeoutError:
-                item = _IDLE
+                item = IDLE
             for event in core.handle(item):
                 yield event
     finally:
