@@ -27,6 +27,7 @@ thread, the last ``close()`` stops it.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from itertools import islice
@@ -43,7 +44,7 @@ _ROUND_LIMIT = 2_000
 """Versions written in one group transaction at most (all states together)."""
 
 _registry_lock = threading.Lock()
-_writers: dict[int, SharedWriter] = {}
+_writers: dict[tuple[int, int], SharedWriter] = {}
 
 
 def shared_writer_count() -> int:
@@ -62,40 +63,51 @@ class SharedWriter:
         self._backend = backend
         self._log = logger
         self._cond = threading.Condition()
-        self._queues: list[SharedWriteQueue] = []
-        self._signal = False
+        self._queues: set[SharedWriteQueue] = set()
+        # Only queues that signalled work are looked at (an ordered set, so
+        # the oldest signal goes first and no queue starves): 10,000 idle
+        # stores cost nothing per round. Backing-off queues wait in _delayed.
+        self._ready: dict[SharedWriteQueue, None] = {}
+        self._delayed: dict[SharedWriteQueue, float] = {}
         self._stopped = False
-        self._next = 0  # round-robin start, so no queue starves under load
         self._thread = threading.Thread(
             target=self._run, name=f"agui-state-writer[{backend.backend_type}]", daemon=True
         )
         self._thread.start()
 
     # ----------------------------------------------------------- registry
+    @staticmethod
+    def _key(backend: StorageBackend) -> tuple[int, int]:
+        # The pid: a forked child has no writer thread, whatever it inherited.
+        return os.getpid(), id(backend)
+
     @classmethod
     def attach(cls, queue: SharedWriteQueue, backend: StorageBackend) -> SharedWriter:
         """Add ``queue`` to the backend's writer, starting it if needed."""
+        key = cls._key(backend)
         with _registry_lock:
-            writer = _writers.get(id(backend))
+            writer = _writers.get(key)
             if writer is None or writer._backend is not backend:
                 writer = cls(backend, queue._log)
-                _writers[id(backend)] = writer
+                _writers[key] = writer
             with writer._cond:
-                writer._queues.append(queue)
+                writer._queues.add(queue)
         return writer
 
     def detach(self, queue: SharedWriteQueue, deadline: float) -> None:
         """Remove ``queue``; the last one stops the thread (idempotent)."""
+        key = self._key(self._backend)
         with _registry_lock:
             with self._cond:
-                if queue in self._queues:
-                    self._queues.remove(queue)
+                self._queues.discard(queue)
+                self._ready.pop(queue, None)
+                self._delayed.pop(queue, None)
                 last = not self._queues
                 if last:
                     self._stopped = True
                     self._cond.notify_all()
-            if last and _writers.get(id(self._backend)) is self:
-                del _writers[id(self._backend)]
+            if last and _writers.get(key) is self:
+                del _writers[key]
         if last and threading.current_thread() is not self._thread:
             self._thread.join(max(0.1, deadline - time.monotonic()))
 
@@ -104,42 +116,60 @@ class SharedWriter:
         """Whether the thread runs."""
         return self._thread.is_alive()
 
-    def wake(self) -> None:
-        """There is work (a new version, a flush): start a round."""
+    def wake(self, queue: SharedWriteQueue) -> None:
+        """``queue`` has work (a new version, a flush): look at it next round."""
         with self._cond:
-            self._signal = True
-            self._cond.notify_all()
+            if queue in self._queues:
+                self._ready[queue] = None
+                self._cond.notify_all()
 
     # ----------------------------------------------------------- the thread
-    def _run(self) -> None:
-        while True:
-            with self._cond:
+    def _next_candidates(self) -> list[SharedWriteQueue] | None:
+        """Wait for queues with work (or due retries); ``None`` when stopped."""
+        with self._cond:
+            while True:
                 if self._stopped:
-                    return
-                queues = list(self._queues)
+                    return None
+                now = time.monotonic()
+                for queue in [q for q, at in self._delayed.items() if at <= now]:
+                    del self._delayed[queue]
+                    self._ready[queue] = None
+                if self._ready:
+                    candidates = list(self._ready)
+                    self._ready.clear()
+                    return candidates
+                wait = min(self._delayed.values()) - now if self._delayed else None
+                self._cond.wait(wait)
+
+    def _run(self) -> None:
+        while (candidates := self._next_candidates()) is not None:
             now = time.monotonic()
             round_: list[tuple[SharedWriteQueue, list[StateVersion]]] = []
-            wait: float | None = None
+            later: list[SharedWriteQueue] = []
+            delayed: dict[SharedWriteQueue, float] = {}
             taken = 0
-            start = self._next % len(queues) if queues else 0
-            for queue in queues[start:] + queues[:start]:
+            for queue in candidates:
+                if taken >= _ROUND_LIMIT:
+                    later.append(queue)  # more work than one round: next round
+                    continue
                 batch, retry_in = queue._take(now)
                 if retry_in is not None:
-                    wait = retry_in if wait is None else min(wait, retry_in)
-                if batch and taken < _ROUND_LIMIT:
+                    delayed[queue] = now + retry_in
+                elif batch:
                     round_.append((queue, batch))
                     taken += len(batch)
-                elif batch:
-                    wait = 0.0  # more work than one round: go again at once
-            self._next = start + 1
             if round_:
                 self._write_round(round_)
-                continue
+            # Queues with versions left (a long queue, a failed batch) go
+            # round again; a failed one then moves to _delayed via _take.
+            later += [queue for queue, _ in round_ if queue._has_work()]
             with self._cond:
-                # Sleep until woken, or until the earliest backed-off queue may retry.
-                if not self._signal and not self._stopped:
-                    self._cond.wait(wait)
-                self._signal = False
+                for queue in later:
+                    if queue in self._queues:
+                        self._ready[queue] = None
+                for queue, at in delayed.items():
+                    if queue in self._queues and queue not in self._ready:
+                        self._delayed[queue] = at
 
     def _write_round(self, round_: list[tuple[SharedWriteQueue, list[StateVersion]]]) -> None:
         if len(round_) > 1:
@@ -183,13 +213,13 @@ class SharedWriteQueue(WriteBehindQueue):
         self._detached = False
         self._writer = SharedWriter.attach(self, self._backend)
         if self._pending:
-            self._writer.wake()
+            self._writer.wake(self)
 
     def _wake_writer(self, kick: bool) -> None:
         if kick:
             self._kicked = True
             self._retry_at = 0.0
-        self._writer.wake()
+        self._writer.wake(self)
 
     def _stop_writer(self, deadline: float) -> None:
         with self._cond:
@@ -202,6 +232,10 @@ class SharedWriteQueue(WriteBehindQueue):
         return self._writer.alive and not self._detached
 
     # --------------------------------------------------- called by the thread
+    def _has_work(self) -> bool:
+        with self._cond:
+            return bool(self._pending) and not self._stopped
+
     def _take(self, now: float) -> tuple[list[StateVersion], float | None]:
         """Return (the batch to write now, seconds until a backed-off retry)."""
         with self._cond:

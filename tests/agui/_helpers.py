@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -88,3 +91,50 @@ def parse_sse(text: str) -> list[tuple[int | None, dict[str, Any]]]:
         ident = fields.get("id")
         out.append((None if ident is None else int(ident), json.loads(fields["data"])))
     return out
+
+
+class LoopbackServer:
+    """The example app served by uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, url: str) -> None:
+        import uvicorn
+
+        self.url = url
+        self.app = load_example_app().create_app(url)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/agent"
+
+    def held(self, thread_id: str) -> Any:
+        return self.app.state.agui.stores.held(thread_id)
+
+    def __enter__(self) -> LoopbackServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def state(self, thread_id: str) -> Any:
+        """The store's state once no request holds the thread (all flushed)."""
+        deadline = time.monotonic() + 10
+        while self.held(thread_id) is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        from agui_state.persistent import PersistentStateStore
+
+        with PersistentStateStore(self.url, thread_id) as store:
+            return store.get_state(), store.version

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -28,7 +27,7 @@ from typing import Any
 import pytest
 
 from agui_state.persistent import PersistentStateStore
-from tests.agui._helpers import load_example_app
+from tests.agui._helpers import LoopbackServer
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 SCRIPT = NODE_DIR / "run_client.mjs"
@@ -49,52 +48,14 @@ def _node() -> str:
     return node
 
 
-class _Server:
-    def __init__(self, url: str) -> None:
-        import uvicorn
-
-        self.url = url
-        self.app = load_example_app().create_app(url)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/agent"
-
-    def held(self, thread_id: str) -> Any:
-        return self.app.state.agui.stores.held(thread_id)
-
-    def state(self, thread_id: str) -> Any:
-        """The store's state once no request holds the thread (all flushed)."""
-        deadline = time.monotonic() + 10
-        while self.held(thread_id) is not None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        with PersistentStateStore(self.url, thread_id) as store:
-            return store.get_state(), store.version
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackServer]:
     _node()
-    srv = _Server(f"file://{tmp_path_factory.mktemp('agui-node')}")
-    srv.thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield srv
-    srv.server.should_exit = True
-    srv.thread.join(10)
+    with LoopbackServer(f"file://{tmp_path_factory.mktemp('agui-node')}") as srv:
+        yield srv
 
 
-def _run_client(server: _Server, thread_id: str, run_id: str, **spec: Any) -> dict[str, Any]:
+def _run_client(server: LoopbackServer, thread_id: str, run_id: str, **spec: Any) -> dict[str, Any]:
     payload = {"url": server.endpoint, "threadId": thread_id, "runId": run_id, **spec}
     done = subprocess.run(
         [_node(), str(SCRIPT), json.dumps(payload)],
@@ -132,7 +93,7 @@ HISTORY_THREAD = "thread-history"
 
 
 @pytest.fixture(scope="module")
-def history(server: _Server) -> int:
+def history(server: LoopbackServer) -> int:
     """A thread written with every kind of operation; returns its head version."""
     with PersistentStateStore(server.url, HISTORY_THREAD) as store:
         store.set("/cart", {"items": [], "total": 0})
@@ -156,7 +117,7 @@ def history(server: _Server) -> int:
         return store.version
 
 
-def test_full_replay_as_deltas(server: _Server, history: int) -> None:
+def test_full_replay_as_deltas(server: LoopbackServer, history: int) -> None:
     result = _run_client(
         server, HISTORY_THREAD, "replay", initialState={}, forwardedProps={"steps": 0}
     )
@@ -168,7 +129,7 @@ def test_full_replay_as_deltas(server: _Server, history: int) -> None:
     assert _as_doubles(result["state"]) == _as_doubles(state)
 
 
-def test_resume_from_a_middle_version(server: _Server, history: int) -> None:
+def test_resume_from_a_middle_version(server: LoopbackServer, history: int) -> None:
     middle = history // 2
     with PersistentStateStore(server.url, HISTORY_THREAD) as store:
         at_middle = store.state_at(middle)
@@ -187,7 +148,7 @@ def test_resume_from_a_middle_version(server: _Server, history: int) -> None:
     assert _as_doubles(result["state"]) == _as_doubles(state)
 
 
-def test_live_run_with_concurrent_writes(server: _Server) -> None:
+def test_live_run_with_concurrent_writes(server: LoopbackServer) -> None:
     thread_id = "thread-live"
     written: list[int] = []
 
@@ -223,7 +184,7 @@ def test_live_run_with_concurrent_writes(server: _Server) -> None:
     assert _as_doubles(result["state"]) == _as_doubles(state)
 
 
-def test_stale_client_is_resynchronised_by_a_snapshot(server: _Server, history: int) -> None:
+def test_stale_client_is_resynchronised_by_a_snapshot(server: LoopbackServer, history: int) -> None:
     stale = {"cart": {"items": ["stale"], "total": -1}}
     result = _run_client(
         server, HISTORY_THREAD, "stale", initialState=stale, forwardedProps={"steps": 1, "delay": 0}
