@@ -131,7 +131,7 @@ def serve_run(
 ) -> AsyncGenerator[BaseEvent, None]:
     """Return the events answering one AG-UI run request (see the module doc).
 
-    Example (any ASGI framework; :mod:`agui_state.server` has a ready one)::
+    Example (any ASGI framework; :class:`~agui_state.agui.AGUIEndpoint` is a ready one)::
 
         events = serve_run(store, await request.json(), agent=my_agent,
                            last_event_id=request.headers.get("last-event-id"))
