@@ -31,8 +31,8 @@ from agui_state.backends.sql.driver import Driver
 from agui_state.backends.sql.writes import timestamp_binder
 from agui_state.config import StorageConfig
 from agui_state.errors import ConfigError, ConflictError, StorageError, ValidationError
-from tests.backends._conformance_helpers import make_snapshot, make_version
-from tests.backends._hammer import run_together
+from agui_state.testing.hammer import run_together
+from agui_state.testing.helpers import make_snapshot, make_version
 
 MakeBackend = Callable[..., SQLBackend]
 
