@@ -261,3 +261,16 @@ def test_replay_with_the_requests_thread_and_run_ids(store: StateStore) -> None:
         ("client-thread", "client-run")
     }
     assert findings(events) == []
+
+
+def test_stream_events_from_version_resumes_pruned_with_a_snapshot() -> None:
+    from agui_state.agui import stream_events
+
+    s = StateStore("t", options=StoreOptions(max_history=3))
+    for i in range(8):
+        s.set("/n", i)
+    assert [version_of(e) for e in stream_events(s, from_version=6, until_version=8)] == [7, 8]
+    pruned = list(stream_events(s, from_version=2, until_version=8))
+    assert types(pruned) == ["STATE_SNAPSHOT"] and pruned[0].snapshot == {"n": 7}
+    with pytest.raises(ValidationError, match="from_version"):
+        stream_events(s, from_version=-1)
