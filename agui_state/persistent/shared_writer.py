@@ -288,6 +288,15 @@ class SharedWriteQueue(WriteBehindQueue):
         delay = min(self._max_backoff, self._retry_backoff * 2 ** min(self._cycles, 30))
         self._retry_at = now + delay
 
+    def discard(self) -> list[StateVersion]:
+        """Drop every pending version (see the base class); the next ones start afresh."""
+        dropped = super().discard()
+        with self._cond:
+            self._attempts = 0
+            self._cycles = 0
+            self._retry_at = 0.0
+        return dropped
+
     def stats(self) -> dict[str, Any]:
         """Return queue figures (no secrets); ``shared_writer`` is always true here."""
         figures = super().stats()

@@ -224,8 +224,12 @@ def test_a_failing_state_is_reported_to_its_store_only() -> None:
         stores[5].set("/again", True)
         stores[5].flush(timeout=30)
         assert backend.state_at("s5", 2) == {"mine": "s5", "again": True}
-    finally:
+        # After a refresh the failed store writes again, without waiting out its backoff.
         stores[4].refresh(discard_pending=True)
+        stores[4].set("/after", "refresh")
+        stores[4].flush(timeout=30)
+        assert backend.state_at("s4", 2) == {"theirs": 1, "after": "refresh"}
+    finally:
         _close_all(stores)
     backend.close()
 
