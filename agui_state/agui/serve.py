@@ -23,8 +23,10 @@ that, in this order:
    ends: when ``agent`` (run concurrently) returns, after the versions it
    wrote; at ``until_version``; after ``timeout`` idle seconds; or at once
    when none of these is given (a catch-up-only run);
-4. ``RUN_FINISHED``; or ``RUN_ERROR`` with a message when the store fails,
-   the agent raises, or a value cannot be sent (``js_safe``, see
+4. ``RUN_FINISHED`` (with an agent and an asynchronous store: once the
+   run's versions are durable); or ``RUN_ERROR`` with a message when the
+   store fails (reading, or persisting the run's versions), the agent
+   raises, or a value cannot be sent (``js_safe``, see
    :mod:`agui_state.agui.jssafe`).
 
 Subscribing happens before the head is read, so no commit can fall between
@@ -329,6 +331,16 @@ async def _serve_store(
                 continue
             for event in core.handle(item):
                 yield event
+        if task is not None:
+            # An asynchronous store's versions may not be durable yet: the
+            # run is only reported finished once they are.
+            flush = getattr(store, "flush", None)
+            if callable(flush):
+                try:
+                    await asyncio.to_thread(flush)
+                except StateError as exc:
+                    yield _run_error(exc, "the run's versions could not be persisted")
+                    return
     except StateError as exc:
         yield _run_error(exc, f"state {store.state_id!r} could not be served")
         return

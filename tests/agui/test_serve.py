@@ -274,3 +274,34 @@ def test_stream_events_from_version_resumes_pruned_with_a_snapshot() -> None:
     assert types(pruned) == ["STATE_SNAPSHOT"] and pruned[0].snapshot == {"n": 7}
     with pytest.raises(ValidationError, match="from_version"):
         stream_events(s, from_version=-1)
+
+
+class _DownBackend(MemoryBackend):
+    """Accepts reads; every write fails, like a database that went away."""
+
+    def begin_transaction(self) -> Any:
+        raise StorageError("connection refused (database is down)")
+
+
+def test_run_finishes_only_when_async_versions_are_durable() -> None:
+    backend = _DownBackend(StorageConfig(type="memory"))
+    store = PersistentStateStore(backend, "t", synchronous=False, max_retries=0)
+
+    async def agent() -> None:
+        store.set("/x", 1)  # in memory at once; its write fails in the background
+
+    events = collect(serve_run(store, run_input({}), agent=agent))
+    assert types(events) == ["RUN_STARTED", "STATE_DELTA", "RUN_ERROR"]
+    assert "could not be persisted" in events[-1].message
+    assert "database is down" in events[-1].message
+    ok = MemoryBackend(StorageConfig(type="memory"))
+    with PersistentStateStore(ok, "t", synchronous=False) as good:
+
+        async def agent2() -> None:
+            good.set("/x", 1)
+
+        events = collect(serve_run(good, run_input({}), agent=agent2))
+        assert types(events)[-1] == "RUN_FINISHED"
+        assert ok.head_version("t") == 1  # durable when RUN_FINISHED was sent
+    with pytest.raises(StorageError):
+        store.close(timeout=0.2)
