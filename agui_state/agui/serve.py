@@ -61,8 +61,8 @@ from agui_state.agui.replay import versions_between
 from agui_state.agui.stream import IDLE, StreamCore
 from agui_state.backends.base import StorageBackend
 from agui_state.errors import NotFoundError, StateError, ValidationError, short_repr
-from agui_state.models import State, utcnow
-from agui_state.patch import apply_patch, json_equal
+from agui_state.models import State, replay, utcnow
+from agui_state.patch import json_equal
 
 __all__ = ["parse_last_event_id", "parse_run_input", "serve_run"]
 
@@ -218,7 +218,7 @@ def _match(
         return None
     found = start if json_equal(client, current) else None
     for version in versions[:-1]:  # the head was compared above
-        current = apply_patch(current, version.delta)
+        current = replay(current, [version], version.state_id)
         if json_equal(client, current):
             found = version.number
     return found
