@@ -15,7 +15,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 # pyproject name -> conda-forge name, where they differ.
 CONDA_NAMES = {"redis": "redis-py"}
 # Extras whose packages environment.yml must carry ("bench" is benchmark-only).
-SYNCED_EXTRAS = ("redis", "postgres", "jupyter", "agui", "dev")
+SYNCED_EXTRAS = ("redis", "postgres", "jupyter", "agui", "server", "dev")
 
 
 def _requirement(spec: str) -> tuple[str, str]:
@@ -40,10 +40,10 @@ def _environment_requirements() -> dict[str, str]:
 
 def test_extras_exist() -> None:
     extras = PYPROJECT["project"]["optional-dependencies"]
-    for name in ("redis", "postgres", "jupyter", "agui", "dev", "all"):
+    for name in ("redis", "postgres", "jupyter", "agui", "server", "dev", "all"):
         assert name in extras, name
     all_extra = " ".join(extras["all"])
-    for name in ("redis", "postgres", "jupyter", "agui"):
+    for name in ("redis", "postgres", "jupyter", "agui", "server"):
         assert name in all_extra
 
 
@@ -69,7 +69,8 @@ def test_py_typed_marker_ships() -> None:
 
 
 def test_import_stays_light() -> None:
-    heavy = ["redis", "psycopg", "pandas", "ipywidgets", "ag_ui", "sqlalchemy", "tqdm", "IPython"]
+    heavy = ["redis", "psycopg", "pandas", "ipywidgets", "ag_ui", "sqlalchemy", "tqdm", "IPython",
+             "starlette", "fastapi", "uvicorn"]  # fmt: skip
     code = (
         "import sys, agui_state; "
         f"loaded = [m for m in {heavy!r} if m in sys.modules]; "

@@ -19,6 +19,7 @@ try:
         PROTOCOL_VERSION,
         BaseEvent,
         EventType,
+        RunAgentInput,
         RunErrorEvent,
         RunFinishedEvent,
         RunStartedEvent,
@@ -43,6 +44,7 @@ __all__ = [
     "EventEncoder",
     "EventType",
     "PydanticValidationError",
+    "RunAgentInput",
     "RunErrorEvent",
     "RunFinishedEvent",
     "RunStartedEvent",
@@ -55,7 +57,6 @@ EVENT_TYPES: frozenset[str] = frozenset(t.value for t in EventType)
 """Every wire ``type`` the installed SDK knows."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 
 def _models_by_type() -> dict[str, type[BaseEvent]]:

@@ -80,8 +80,13 @@ class StoreLike(Protocol):
         """Apply a patch atomically as one version."""
         ...
 
-    def subscribe(self, path: str, callback: Callable[[Any], None]) -> Callable[[], None]:
-        """Call ``callback`` on every change under ``path``; return an unsubscriber."""
+    def subscribe(
+        self, path: str, callback: Callable[[Any], None], *, every_version: bool = False
+    ) -> Callable[[], None]:
+        """Call ``callback`` on every change under ``path``; return an unsubscriber.
+
+        ``every_version=True``: also for versions that changed nothing.
+        """
         ...
 
     def transaction(self) -> TransactionLike:

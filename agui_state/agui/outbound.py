@@ -29,6 +29,7 @@ from agui_state.models import State, StateVersion, utcnow
 __all__ = [
     "aencode_sse",
     "encode_sse",
+    "event_version",
     "run_finished_event",
     "run_started_event",
     "snapshot_event",
@@ -164,7 +165,30 @@ def run_finished_event(
     )
 
 
-def encode_sse(events: Iterable[Any]) -> Iterator[str]:
+def event_version(event: Any) -> int | None:
+    """Return the version an event of ours leaves the client at (``None``: not a state event)."""
+    metadata = getattr(event, "metadata", None)
+    if isinstance(metadata, dict):
+        ours = metadata.get(VERSION_METADATA_KEY)
+        if isinstance(ours, dict):
+            number = ours.get("version")
+            if isinstance(number, int) and not isinstance(number, bool):
+                return number
+    return None
+
+
+def _frame(encoder: EventEncoder, event: Any, ids: bool) -> str:
+    parsed = parse_any(event)
+    frame: str = encoder.encode(parsed)
+    number = event_version(parsed) if ids else None
+    if number is not None:
+        # SSE "id:" sets the client's Last-Event-ID: a reconnect names the
+        # version it already has, and the server resumes right after it.
+        frame = f"id: {number}\n{frame}"
+    return frame
+
+
+def encode_sse(events: Iterable[Any], *, ids: bool = False) -> Iterator[str]:
     """Encode events as Server-Sent Events frames with the SDK's ``EventEncoder``.
 
     Each frame is ``"data: {json}\\n\\n"`` with camelCase keys; serve them with
@@ -172,6 +196,9 @@ def encode_sse(events: Iterable[Any]) -> Iterator[str]:
 
     Args:
         events: SDK events, wire dicts or JSON texts (the latter are validated).
+        ids: Prefix each state event's frame with ``id: <version>`` (the
+            version the client is at after it), making the stream resumable
+            with ``Last-Event-ID`` (see :func:`~agui_state.agui.serve_run`).
 
     Yields:
         One SSE frame per event.
@@ -181,14 +208,14 @@ def encode_sse(events: Iterable[Any]) -> Iterator[str]:
     """
     encoder = EventEncoder()
     for event in events:
-        yield encoder.encode(parse_any(event))
+        yield _frame(encoder, event, ids)
 
 
-async def aencode_sse(events: AsyncIterable[Any]) -> AsyncIterator[str]:
+async def aencode_sse(events: AsyncIterable[Any], *, ids: bool = False) -> AsyncIterator[str]:
     """Async counterpart of :func:`encode_sse` (e.g. over :func:`astream_events`).
 
     Returns an async iterator of SSE frames, ready for a streaming response.
     """
     encoder = EventEncoder()
     async for event in events:
-        yield encoder.encode(parse_any(event))
+        yield _frame(encoder, event, ids)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from agui_state.agui._sdk import BaseEvent, to_epoch_ms
 from agui_state.agui._types import Source, StoreLike
 from agui_state.agui.inbound import METADATA_KEY
+from agui_state.agui.jssafe import check_js_safe_event
 from agui_state.agui.outbound import (
     resolve_source,
     run_finished_event,
@@ -30,7 +31,7 @@ from agui_state.backends.base import StorageBackend
 from agui_state.errors import NotFoundError, ValidationError
 from agui_state.models import State, StateVersion, replay
 
-__all__ = ["replay_thread", "run_id_of"]
+__all__ = ["replay_thread", "run_id_of", "versions_between"]
 
 _PAGE = 500
 """Versions read per round trip."""
@@ -53,6 +54,9 @@ def replay_thread(
     *,
     group_by_run: bool = True,
     compact: bool = False,
+    thread_id: str | None = None,
+    run_id: str | None = None,
+    js_safe: bool = True,
 ) -> Iterator[BaseEvent]:
     """Yield an AG-UI event stream that rebuilds a stored state exactly.
 
@@ -73,13 +77,20 @@ def replay_thread(
             every version in one synthetic run.
         compact: Collapse each run's deltas into one ``STATE_SNAPSHOT`` of the
             state at the end of the run.
+        thread_id: ``threadId`` of the run events (default: the state id),
+            e.g. the thread id of the request being answered.
+        run_id: Put the whole replay in one run with this id (e.g. the
+            request's ``runId``) instead of one run per recorded run id.
+        js_safe: Refuse values and keys a JavaScript client cannot keep
+            (see :mod:`agui_state.agui.jssafe`); ``False`` sends them as is.
 
     Yields:
         SDK event objects (encode with :func:`~agui_state.agui.encode_sse`).
 
     Raises:
         ValidationError: ``from_version`` negative, ``state_id`` missing or
-            not the store's.
+            not the store's; with ``js_safe``, raised while iterating at the
+            first event a JavaScript client could not keep (names the path).
         NotFoundError: The state or ``from_version`` does not exist (for a
             persistent store whose memory window starts later, the backend
             is read instead), or a version after it was pruned.
@@ -104,8 +115,27 @@ def replay_thread(
     if backend is not None:
         state = backend.state_at(sid, from_version)
         versions = _backend_versions(backend, sid, from_version)
+    for name, value in (("thread_id", thread_id), ("run_id", run_id)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValidationError(name, f"must be a non-empty string, got {value!r}")
     checked = _consecutive(sid, from_version, versions)
-    return _replay(sid, state, from_version, checked, group_by_run=group_by_run, compact=compact)
+    events = _replay(
+        sid,
+        state,
+        from_version,
+        checked,
+        group_by_run=group_by_run and run_id is None,
+        compact=compact,
+        thread_id=thread_id or sid,
+        run_id=run_id,
+    )
+    return _checked(events) if js_safe else events
+
+
+def _checked(events: Iterator[BaseEvent]) -> Iterator[BaseEvent]:
+    for event in events:
+        check_js_safe_event(event)
+        yield event
 
 
 def _replay(
@@ -116,14 +146,16 @@ def _replay(
     *,
     group_by_run: bool,
     compact: bool,
+    thread_id: str,
+    run_id: str | None,
 ) -> Iterator[BaseEvent]:
     replayed = False
-    for run_id, run in _runs(versions, group_by_run):
+    for recorded, run in _runs(versions, group_by_run):
         replayed = True
         first, last = run[0], run[-1]
-        rid = run_id or f"replay-{sid}-{first.number}-{last.number}"
+        rid = run_id or recorded or f"replay-{sid}-{first.number}-{last.number}"
         start_ms, end_ms = to_epoch_ms(first.timestamp), to_epoch_ms(last.timestamp)
-        yield run_started_event(sid, rid, start_ms)
+        yield run_started_event(thread_id, rid, start_ms)
         if not compact:
             yield state_snapshot_event(state, first.number - 1, start_ms)
         for version in run:
@@ -134,12 +166,12 @@ def _replay(
                 yield version_to_event(version)
         if compact:
             yield state_snapshot_event(state, last.number, end_ms)
-        yield run_finished_event(sid, rid, end_ms)
+        yield run_finished_event(thread_id, rid, end_ms)
     if not replayed:
-        rid = f"replay-{sid}-{from_version}"
-        yield run_started_event(sid, rid)
+        rid = run_id or f"replay-{sid}-{from_version}"
+        yield run_started_event(thread_id, rid)
         yield state_snapshot_event(state, from_version)
-        yield run_finished_event(sid, rid)
+        yield run_finished_event(thread_id, rid)
 
 
 def _runs(
@@ -167,6 +199,38 @@ def _consecutive(sid: str, after: int, versions: Iterator[StateVersion]) -> Iter
             raise NotFoundError("version", sid, expected)
         expected += 1
         yield version
+
+
+def versions_between(
+    source: Source, state_id: str | None, after: int, upto: int
+) -> list[StateVersion]:
+    """Return versions ``after + 1 .. upto`` of a state, ascending and gap-free.
+
+    A store is read from memory first; a persistent store whose memory window
+    starts later is read from its backend.
+
+    Raises:
+        NotFoundError: One of them is no longer kept (pruned).
+    """
+    if upto <= after:
+        return []
+    backend, store, sid = resolve_source(source, state_id)
+    if store is not None:
+        kept = [v for v in _store_versions(store, after) if v.number <= upto]
+        if kept and kept[0].number == after + 1 and kept[-1].number == upto:
+            return list(_consecutive(sid, after, iter(kept)))
+        backend = _backend_of(store)
+        if backend is None:
+            raise NotFoundError("version", sid, after + 1)
+    assert backend is not None
+    out: list[StateVersion] = []
+    for version in _consecutive(sid, after, _backend_versions(backend, sid, after)):
+        if version.number > upto:
+            break
+        out.append(version)
+    if not out or out[-1].number != upto:
+        raise NotFoundError("version", sid, (out[-1].number if out else after) + 1)
+    return out
 
 
 def _backend_of(store: StoreLike) -> StorageBackend | None:

@@ -7,12 +7,20 @@ reference to the store, or the store would never be collected.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
-from agui_state.backends.base import StorageBackend
 from agui_state.errors import StateError, StorageError
 from agui_state.persistent.writer import WriteBehindQueue
 
-__all__ = ["DEFAULT_CLOSE_TIMEOUT", "finalize"]
+__all__ = ["DEFAULT_CLOSE_TIMEOUT", "Closeable", "finalize"]
+
+
+class Closeable(Protocol):
+    """What the finalizer closes: an owned backend, or a lease on a shared one."""
+
+    def close(self) -> None:
+        """Close (or release) it."""
+        ...
 
 DEFAULT_CLOSE_TIMEOUT = 30.0
 """Seconds ``close`` (and the finalizer) keep trying to deliver pending versions."""
@@ -20,7 +28,7 @@ DEFAULT_CLOSE_TIMEOUT = 30.0
 
 def finalize(
     queue: WriteBehindQueue | None,
-    backend: StorageBackend | None,
+    backend: Closeable | None,
     log: logging.Logger,
     state_id: str,
 ) -> None:

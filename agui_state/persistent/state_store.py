@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agui_state import cards
 from agui_state._context import CloseOnExit
-from agui_state.backends import create_backend
 from agui_state.backends.base import StorageBackend, Write
+from agui_state.backends.shared import BackendLease, lease_backend
 from agui_state.config import StorageConfig
 from agui_state.errors import NotFoundError, StateError, StorageError
 from agui_state.models import JSONValue, State, StateSnapshot, StateVersion
 from agui_state.persistent.close import DEFAULT_CLOSE_TIMEOUT, finalize
 from agui_state.persistent.load import load_from_backend
+from agui_state.persistent.shared_writer import SharedWriteQueue
 from agui_state.persistent.stats import WriteStats
 from agui_state.persistent.transaction import PersistentTransaction
 from agui_state.persistent.write import save_version
@@ -62,11 +63,15 @@ class PersistentStateStore(CloseOnExit):
     Args:
         config_or_url: A backend URL (``file:///var/lib/agui``), a
             :class:`~agui_state.config.StorageConfig`, or a backend instance.
-            URLs and configurations create a backend that this store owns and
-            closes on :meth:`close`; a backend instance is left open.
+            Stores opened from the same URL/configuration in one process
+            share one backend (one engine and connection pool), closed by
+            the last store's :meth:`close` (see
+            :mod:`agui_state.backends.shared`; ``memory://`` stays private).
+            A backend instance is used as given and left open.
         state_id: The state (AG-UI thread) this store holds.
         synchronous: Persist each write before it returns (``True``) or in
-            the background (``False``).
+            the background (``False``; all asynchronous stores on one backend
+            share one writer thread, :mod:`.shared_writer`).
         logger: Logger; defaults to ``logging.getLogger("agui_state.persistent")``.
         options: In-memory store options; by default its checkpoint interval
             is the backend configuration's ``checkpoint_interval``.
@@ -99,10 +104,15 @@ class PersistentStateStore(CloseOnExit):
         retry_backoff: float = 0.05,
     ) -> None:
         check_queue_options(queue_size, queue_full_policy, batch_size, max_retries, retry_backoff)
+        # A backend object is used as given and left open; a URL or
+        # configuration leases the process's shared backend for it (one
+        # engine/pool per configuration, closed by the last store).
+        self._lease: BackendLease | None = None
         if isinstance(config_or_url, StorageBackend):
             backend, self._owns_backend = config_or_url, False
         else:
-            backend, self._owns_backend = create_backend(config_or_url), True
+            self._lease = lease_backend(config_or_url)
+            backend, self._owns_backend = self._lease.backend, True
         self._backend = backend
         config = backend.config
         retries = config.max_retries if max_retries is None else max_retries
@@ -130,8 +140,8 @@ class PersistentStateStore(CloseOnExit):
             )
             self._load()
         except BaseException:
-            if self._owns_backend:
-                backend.close()
+            if self._lease is not None:
+                self._lease.close()
             raise
         if not self._synchronous:
             box = self._handler_box
@@ -141,7 +151,7 @@ class PersistentStateStore(CloseOnExit):
                 if handler is not None:
                     handler(exc)
 
-            self._queue = WriteBehindQueue(
+            self._queue = SharedWriteQueue(
                 backend,
                 self._store.state_id,
                 capacity=queue_size,
@@ -159,7 +169,7 @@ class PersistentStateStore(CloseOnExit):
             self,
             finalize,
             self._queue,
-            backend if self._owns_backend else None,
+            self._lease,
             self._log,
             self._store.state_id,
         )
@@ -293,9 +303,15 @@ class PersistentStateStore(CloseOnExit):
         """Return one snapshot known in memory."""
         return self._store.get_snapshot(snapshot_id)
 
-    def subscribe(self, path: str, callback: Callable[[StateChange], None]) -> Callable[[], None]:
-        """Call ``callback`` on changes under ``path``; returns the unsubscribe function."""
-        return self._store.subscribe(path, callback)
+    def subscribe(
+        self, path: str, callback: Callable[[StateChange], None], *, every_version: bool = False
+    ) -> Callable[[], None]:
+        """Call ``callback`` on changes under ``path``; returns the unsubscribe function.
+
+        See :meth:`StateStore.subscribe` (``every_version``: also versions
+        that changed nothing).
+        """
+        return self._store.subscribe(path, callback, every_version=every_version)
 
     def set_error_handler(self, handler: ErrorHandler | None) -> None:
         """Set the handler of subscriber errors and background write errors."""
@@ -483,9 +499,9 @@ class PersistentStateStore(CloseOnExit):
             except StorageError as exc:
                 error = exc
                 self._log.error("state %r: %s", self.state_id, exc)
-        if self._owns_backend:
+        if self._lease is not None:
             try:
-                self._backend.close()
+                self._lease.close()
             except StateError as exc:
                 error = error or exc
         if error is not None:

@@ -139,10 +139,34 @@ class WriteBehindQueue:
         self._idle = False  # the writer waits for versions (only then does put() notify)
         self._closing = False
         self._stopped = False
+        self._start_writer()
+
+    # ---------------------------------------------------- writer-thread hooks
+    # A subclass may hand the writing to a thread shared by many queues
+    # (:mod:`agui_state.persistent.shared_writer`); these four are the only
+    # places this class touches its own thread.
+    def _start_writer(self) -> None:
         self._thread = threading.Thread(
-            target=self._run, name=f"agui-state-writer[{state_id[:40]}]", daemon=True
+            target=self._run, name=f"agui-state-writer[{self._state_id[:40]}]", daemon=True
         )
         self._thread.start()
+
+    def _wake_writer(self, kick: bool) -> None:
+        """Tell the writer there is work (``kick``: skip any backoff). Holds ``_cond``."""
+        if kick:
+            self._kicked = True
+            self._cond.notify_all()
+        elif self._idle:
+            # Only the idle writer waits for new versions (flush, close and a
+            # blocked put wait for progress): do not wake anyone else per write.
+            self._cond.notify_all()
+
+    def _stop_writer(self, deadline: float) -> None:
+        # The writer may be inside a backend call; do not wait for it forever.
+        self._thread.join(max(0.1, deadline - time.monotonic()))
+
+    def _writer_alive(self) -> bool:
+        return self._thread.is_alive()
 
     # ------------------------------------------------------------- producers
     def put(self, version: StateVersion) -> None:
@@ -168,10 +192,7 @@ class WriteBehindQueue:
                     )
             self._pending.append(version)
             self._enqueued += 1
-            # Only the idle writer waits for new versions (flush, close and a
-            # blocked put wait for progress): do not wake anyone else per write.
-            if self._idle:
-                self._cond.notify_all()
+            self._wake_writer(kick=False)
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every version queued before this call is durable.
@@ -194,8 +215,7 @@ class WriteBehindQueue:
             failures_at_start = self._failures
             if self._written >= target:
                 return
-            self._kicked = True
-            self._cond.notify_all()
+            self._wake_writer(kick=True)
             while self._written < target:
                 if self._stopped:
                     break
@@ -236,8 +256,7 @@ class WriteBehindQueue:
         deadline = time.monotonic() + timeout
         with self._cond:
             self._closing = True
-            self._kicked = True
-            self._cond.notify_all()
+            self._wake_writer(kick=True)
             while self._pending and not self._stopped:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -247,8 +266,7 @@ class WriteBehindQueue:
             undelivered = len(self._pending)
             error = self._last_error
             self._cond.notify_all()
-        # The writer may be inside a backend call; do not wait for it forever.
-        self._thread.join(max(0.1, deadline - time.monotonic()))
+        self._stop_writer(deadline)
         if undelivered:
             detail = f": last error: {error}" if error is not None else ""
             raise StorageError(
@@ -303,7 +321,7 @@ class WriteBehindQueue:
                 "batches_written": self._batches_written,
                 "versions_written": self._versions_written,
                 "persisted_version": self._persisted_version,
-                "writer_alive": self._thread.is_alive(),
+                "writer_alive": self._writer_alive(),
             }
 
     # ---------------------------------------------------------------- writer

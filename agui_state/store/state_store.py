@@ -426,7 +426,9 @@ class StateStore:
         return self._write(build, meta)
 
     # ----------------------------------------------------------- subscriptions
-    def subscribe(self, path: str, callback: Callable[[StateChange], None]) -> Callable[[], None]:
+    def subscribe(
+        self, path: str, callback: Callable[[StateChange], None], *, every_version: bool = False
+    ) -> Callable[[], None]:
         """Call ``callback`` whenever a write changes the value at ``path``.
 
         A write notifies when it touches ``path``, something under it or one
@@ -438,6 +440,14 @@ class StateStore:
         after the current ones). A raising callback is reported to the error
         handler and affects neither the write nor other callbacks.
 
+        Args:
+            path: JSON Pointer to watch (``""``: the whole state).
+            callback: Receives a :class:`StateChange`.
+            every_version: Call ``callback`` for *every* new version, even one
+                that left the value unchanged (a ``test``-only patch, a value
+                set to itself). For followers of the version sequence, such
+                as live AG-UI streams.
+
         Returns:
             A function that unsubscribes (idempotent).
 
@@ -448,7 +458,9 @@ class StateStore:
         tokens = parse_path(path)
         if not callable(callback):
             raise ValidationError("callback", f"must be callable, got {type(callback).__name__}")
-        return self._notifier.subscribe(path, tokens, callback, self._head.number)
+        return self._notifier.subscribe(
+            path, tokens, callback, self._head.number, every_version=bool(every_version)
+        )
 
     def set_error_handler(self, fn: ErrorHandler | None) -> None:
         """Receive exceptions raised by subscriber callbacks.

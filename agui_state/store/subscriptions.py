@@ -87,15 +87,24 @@ class StateChange:
 
 
 class _Subscription:
-    __slots__ = ("active", "callback", "path", "since", "tokens")
+    __slots__ = ("active", "callback", "every_version", "path", "since", "tokens")
 
     def __init__(
-        self, path: str, tokens: list[str], callback: Callable[[StateChange], None], since: int
+        self,
+        path: str,
+        tokens: list[str],
+        callback: Callable[[StateChange], None],
+        since: int,
+        every_version: bool = False,
     ) -> None:
         self.path = path
         self.tokens = tokens
         self.callback = callback
         self.since = since  # only versions after this one are delivered
+        # Also notified of versions that left the value unchanged (a test-only
+        # patch, a value set to itself): followers of the version sequence,
+        # such as a live AG-UI stream, must see every number.
+        self.every_version = every_version
         self.active = True
 
 
@@ -147,10 +156,15 @@ class Notifier:
         return bool(self._subs)
 
     def subscribe(
-        self, path: str, tokens: list[str], callback: Callable[[StateChange], None], since: int
+        self,
+        path: str,
+        tokens: list[str],
+        callback: Callable[[StateChange], None],
+        since: int,
+        every_version: bool = False,
     ) -> Callable[[], None]:
         """Add a subscription receiving versions after ``since``; return its unsubscribe."""
-        sub = _Subscription(path, tokens, callback, since)
+        sub = _Subscription(path, tokens, callback, since, every_version)
         with self._subs_lock:
             self._subs = (*self._subs, sub)
 
@@ -193,13 +207,15 @@ class Notifier:
         for sub in self._subs:
             if not sub.active or item.version.number <= sub.since:
                 continue
-            if touched is None:
-                touched = [parse_pointer(p) for p in touched_paths(item.version.delta)]
-            if not _relevant(sub.tokens, touched):
-                continue
+            if not sub.every_version:
+                if touched is None:
+                    touched = [parse_pointer(p) for p in touched_paths(item.version.delta)]
+                if not _relevant(sub.tokens, touched):
+                    continue
             had, before = find(item.old, sub.tokens)
             has, after = find(item.new, sub.tokens)
-            if had == has and (not had or before is after or json_equal(before, after)):
+            unchanged = had == has and (not had or before is after or json_equal(before, after))
+            if unchanged and not sub.every_version:
                 continue
             # Internal values are immutable; StateChange copies them when read.
             change = StateChange(sub.path, before, after, item.version, had, has)
