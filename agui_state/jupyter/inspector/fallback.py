@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from agui_state import StateError
+from agui_state.errors import StateError
 from agui_state.jupyter.inspector.session import Inspection
 from agui_state.jupyter.inspector.values import preview
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from agui_state import StateVersion
 from agui_state.jupyter.ops import summarize_ops, touched_paths
+from agui_state.models import StateVersion
 
 __all__ = ["LOG_PAGE", "SCAN_LIMIT", "LogFilter", "log_line", "log_page", "run_id_of"]
 

@@ -14,14 +14,11 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
-from agui_state import (
-    PersistentStateStore,
-    StateSnapshot,
-    StateStore,
-    StateVersion,
-    ValidationError,
-)
+from agui_state.errors import ValidationError
 from agui_state.jupyter.source import StateSource, open_source
+from agui_state.models import StateSnapshot, StateVersion
+from agui_state.persistent import PersistentStateStore
+from agui_state.store import StateStore
 
 __all__ = ["HISTORY_PAGE", "Reader"]
 

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from itertools import islice
 from typing import Any
 
-from agui_state import InvalidPathError, NotFoundError, ValidationError
+from agui_state.errors import InvalidPathError, NotFoundError, ValidationError
 from agui_state.jupyter.inspector.diffing import diff_rows
 from agui_state.jupyter.inspector.log import LogFilter, log_page, run_id_of
 from agui_state.jupyter.inspector.reader import Reader

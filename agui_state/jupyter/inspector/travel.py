@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agui_state import NotFoundError, StateVersion
+from agui_state.errors import NotFoundError
 from agui_state.jupyter.inspector.reader import Reader
+from agui_state.models import StateVersion
 from agui_state.patch import apply_patch
 
 __all__ = ["document_at"]

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
-from agui_state import StateError, ValidationError
+from agui_state.errors import StateError, ValidationError
 from agui_state.jupyter.inspector.fallback import static_html, text_repr
 from agui_state.jupyter.inspector.log import LOG_PAGE, LogFilter
 from agui_state.jupyter.inspector.reader import Reader
