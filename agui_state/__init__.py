@@ -26,6 +26,7 @@ from agui_state.errors import (
     StorageError,
     TransactionError,
     ValidationError,
+    WriteOutcomeUnknownError,
 )
 from agui_state.limits import StoreLimits, StoreOptions
 from agui_state.migration import export_data, import_data, migrate
@@ -64,6 +65,7 @@ __all__ = [
     "StoreTransaction",
     "TransactionError",
     "ValidationError",
+    "WriteOutcomeUnknownError",
     "__version__",
     "create_backend",
     "export_data",

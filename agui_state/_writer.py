@@ -238,7 +238,7 @@ class WriteBehindQueue:
             self._closing = True
             self._kicked = True
             self._cond.notify_all()
-            while self._pending and not self._stopped:
+            while self._pending and not self._stopped and not self._hopeless():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -255,6 +255,15 @@ class WriteBehindQueue:
                 f"closed with {undelivered} version(s) of state {self._state_id!r} "
                 f"undelivered{detail}; read them with pending_versions()"
             ) from error
+
+    def _hopeless(self) -> bool:
+        """Whether the pending versions conflict with what is stored (the caller holds the lock).
+
+        No retry can fix that (another writer, or a server that came back
+        empty), so ``close`` reports it at once instead of retrying until
+        its timeout.
+        """
+        return self._failing and isinstance(self._last_error, ConflictError)
 
     def discard(self) -> list[StateVersion]:
         """Drop every pending version and return them (used by ``refresh``)."""

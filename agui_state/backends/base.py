@@ -39,7 +39,14 @@ Reads backends must implement: ``_read_head``, ``_read_checkpoint``, the
 version, snapshot and listing reads, and ``_read_origin`` (its default,
 ``{}``, is only right for a backend whose ``set_state`` never creates a state
 with content). Everything else (``get_state``, ``state_at``,
-``prune_history``'s reconstruction) is shared here. The batch items and the
+``prune_history``'s reconstruction) is shared here.
+
+Concurrency: the shared ``get_state``, ``state_at`` and ``prune_history``
+make several calls to the primitives. They are correct for one thread;
+for concurrent use a backend **overrides them atomically** (under its lock,
+in one database transaction, in one script...), as every built-in backend
+does. As a safety net, the shared ``get_state`` re-reads when a prune moved
+the checkpoint between its two reads instead of reporting a hole. The batch items and the
 head checks live in ``_writes``, transactions in ``_transaction``; both are
 re-exported from this module, the one to import the contract from.
 """
@@ -62,7 +69,7 @@ from agui_state.backends._writes import (
     version_conflict,
 )
 from agui_state.config import StorageConfig
-from agui_state.errors import NotFoundError, ValidationError
+from agui_state.errors import CorruptDataError, NotFoundError, ValidationError
 from agui_state.ids import MAX_STATE_ID_LENGTH, validate_state_id
 from agui_state.models import State, StateSnapshot, StateVersion
 
@@ -75,10 +82,30 @@ __all__ = [
     "Transaction",
     "Write",
     "check_consecutive",
+    "check_history_args",
     "replay",
     "validate_state_id",
     "version_conflict",
 ]
+
+
+def check_history_args(limit: Any, before: Any) -> None:
+    """Check the ``limit`` and ``before`` arguments of ``get_version_history``.
+
+    Every backend calls it first, so a bad argument gets the same
+    :class:`~agui_state.errors.ValidationError` whatever the driver would do
+    with it (``limit=1.5`` is a SQL LIMIT, a Python slice, a Redis count...).
+
+    Raises:
+        ValidationError: ``limit`` is not an integer >= 0, or ``before`` is
+            neither None nor an integer >= 1.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValidationError("limit", f"must be an integer >= 0, got {limit!r}")
+    if before is not None and (
+        isinstance(before, bool) or not isinstance(before, int) or before < 1
+    ):
+        raise ValidationError("before", f"must be None or an integer >= 1, got {before!r}")
 
 
 class StorageBackend(CloseOnExit, ABC):
@@ -301,12 +328,22 @@ class StorageBackend(CloseOnExit, ABC):
             CorruptDataError: Stored data cannot be read back.
         """
         validate_state_id(state_id)
-        cp = self._read_checkpoint(state_id)
-        if cp is None:
-            raise NotFoundError("state", state_id)
-        tail = self.get_versions(state_id, after=cp.version)
-        check_consecutive(state_id, cp.version, tail)
-        return replay(cp.state, tail, state_id)
+        while True:
+            cp = self._read_checkpoint(state_id)
+            if cp is None:
+                raise NotFoundError("state", state_id)
+            tail = self.get_versions(state_id, after=cp.version)
+            try:
+                check_consecutive(state_id, cp.version, tail)
+            except CorruptDataError:
+                # Not atomic here (see the module docstring): a prune may
+                # have moved the checkpoint and deleted versions between the
+                # two reads. Only a checkpoint that did not move means a hole.
+                again = self._read_checkpoint(state_id)
+                if again is not None and again.version != cp.version:
+                    continue
+                raise
+            return replay(cp.state, tail, state_id)
 
     def get_version(self, state_id: str, version_id: int | str) -> StateVersion:
         """Return one version, by number (int) or by id (str).

@@ -58,6 +58,7 @@ from agui_state.backends.base import (
     HeadTracker,
     StorageBackend,
     Write,
+    check_history_args,
     replay,
     validate_state_id,
 )
@@ -340,6 +341,7 @@ class FileBackend(StorageBackend):
     ) -> list[StateVersion]:
         self._check()
         validate_state_id(state_id)
+        check_history_args(limit, before)
         with self._files.log(state_id) as lg:
             if lg is None:
                 raise NotFoundError("state", state_id)

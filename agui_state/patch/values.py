@@ -14,7 +14,17 @@ from typing import Any
 
 from agui_state.errors import ValidationError
 
-__all__ = ["check_json", "clone_json", "find_non_json", "json_equal"]
+__all__ = ["MAX_INT_DIGITS", "check_json", "clone_json", "find_non_json", "json_equal"]
+
+MAX_INT_DIGITS = 4000
+"""Most decimal digits an integer may have.
+
+Python refuses to turn integers of more than 4,300 digits into text (and back)
+by default, so a bigger one could be held in memory but never written as JSON
+or read back: it is rejected up front, like a NaN, on every path.
+"""
+
+_INT_BOUND = 10**MAX_INT_DIGITS
 
 
 def json_equal(a: Any, b: Any) -> bool:
@@ -120,7 +130,7 @@ def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-_SCALARS = (str, int, type(None))  # bool is an int subclass: accepted through int.
+_SCALARS = (str, type(None))
 
 
 def _find_non_json(value: Any) -> tuple[list[str], str] | None:
@@ -131,6 +141,10 @@ def _find_non_json(value: Any) -> tuple[list[str], str] | None:
     """
     if isinstance(value, _SCALARS):
         return None
+    if isinstance(value, int):  # bool too (an int subclass)
+        if -_INT_BOUND < value < _INT_BOUND:
+            return None
+        return [], f"integer of more than {MAX_INT_DIGITS} digits is not accepted"
     if isinstance(value, float):
         if math.isfinite(value):
             return None
