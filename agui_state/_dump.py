@@ -187,7 +187,7 @@ def _parse_state(i: int, raw: Any, limits: StoreLimits) -> StateDump:
 
     # Pure JSON everywhere, so no backend fails half-way on an odd value.
     for j, v in enumerate(versions):
-        _check_json_field(v.to_dict(), f"versions[{j}]", bad)
+        _check_json_field(v.to_dict(), f"version {v.number} (versions[{j}]) ", bad)
     for j, s in enumerate(snapshots):
         _check_json_field(s.to_dict(), f"snapshots[{j}]", bad)
     _check_json_field(cp.state, "checkpoint.state", bad)
@@ -213,8 +213,21 @@ def _check_nesting(raw: dict[str, Any], limits: StoreLimits, bad: Callable[[str,
         check_depth(raw, "", 0, guard)
     except LimitExceededError as exc:
         raise bad(
-            exc.path or "", f"nested deeper than a state may be (max_depth {limits.max_depth})"
+            _record_field(raw, exc.path or ""),
+            f"nested deeper than a state may be (max_depth {limits.max_depth})",
         ) from exc
+
+
+def _record_field(raw: dict[str, Any], pointer: str) -> str:
+    """Name the field of a raw state record a JSON Pointer leads to (shortened)."""
+    tokens = pointer.split("/")[1:]
+    if len(tokens) >= 2 and tokens[0] in ("versions", "snapshots") and tokens[1].isdigit():
+        item = raw[tokens[0]][int(tokens[1])]
+        rest = "/" + "/".join(tokens[2:6]) + ("/..." if len(tokens) > 6 else "")
+        if tokens[0] == "versions" and isinstance(item, dict):
+            return f"version {item.get('number')!r} (versions[{tokens[1]}]) {rest}"
+        return f"{tokens[0]}[{tokens[1]}] {rest}"
+    return "/" + "/".join(tokens[:5]) + ("/..." if len(tokens) > 5 else "")
 
 
 def verify_history(
