@@ -18,7 +18,7 @@ never have to know which driver is underneath.
     ├── ConfigError             a configuration field is invalid (names the field)
     └── StorageError            a backend failed
         ├── BackendUnavailableError   cannot reach the backend (URL shown redacted)
-        │   └── WriteOutcomeUnknownError  a write may or may not be stored (checked on the next call)
+        │   └── WriteOutcomeUnknownError  a write that may or may not be stored
         ├── BackendTimeoutError       the backend did not answer in time
         ├── CorruptDataError          stored data cannot be read back (names the file/key)
         └── QueueFullError            the write-behind queue is full (raise policy)

@@ -20,9 +20,9 @@ from typing import Any
 from agui_state.agui._types import StoreLike
 from agui_state.agui.wire import IncomingEvent, read_event
 from agui_state.errors import ConflictError, PatchError, ValidationError
-from agui_state.limits import MAX_DEPTH_CAP, StoreLimits, check_depth
 from agui_state.models import State, StateVersion
 from agui_state.patch import apply_patch, diff
+from agui_state.store.limits import MAX_DEPTH_CAP, StoreLimits, check_depth
 
 __all__ = ["EventApplier", "apply_event", "rebuild_state"]
 

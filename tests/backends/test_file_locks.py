@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from agui_state.backends import create_backend
-from agui_state.backends._filenames import lock_stripe
+from agui_state.backends.file.names import lock_stripe
 from agui_state.errors import BackendTimeoutError
-from tests.backends._conformance_helpers import make_version
+from agui_state.testing.helpers import make_version
 
 HOLDER = r"""
 import sys, time

@@ -119,9 +119,12 @@ def test_unknown_outcome_of_a_write_that_did_not_land(backend: StorageBackend) -
     sid = _sid()
     with PersistentStateStore(backend, sid) as store:
         store.set("/n", 1)
-        with _write_then_fail(backend, lands=False), _reads_down(backend):
-            with pytest.raises(WriteOutcomeUnknownError):
-                store.set("/n", 2)
+        with (
+            _write_then_fail(backend, lands=False),
+            _reads_down(backend),
+            pytest.raises(WriteOutcomeUnknownError),
+        ):
+            store.set("/n", 2)
         assert backend.head_version(sid) == 1
         version = store.set("/n", 20)
         assert version.number == 2 and store.get_state() == {"n": 20}
@@ -132,9 +135,11 @@ def test_failed_write_known_not_stored_changes_nothing(backend: StorageBackend) 
     sid = _sid()
     with PersistentStateStore(backend, sid) as store:
         store.set("/n", 1)
-        with _write_then_fail(backend, lands=False):
-            with pytest.raises(BackendUnavailableError) as info:
-                store.set("/n", 2)
+        with (
+            _write_then_fail(backend, lands=False),
+            pytest.raises(BackendUnavailableError) as info,
+        ):
+            store.set("/n", 2)
         assert not isinstance(info.value, WriteOutcomeUnknownError)
         assert store.version == backend.head_version(sid) == 1
         assert store.set("/n", 2).number == 2
@@ -152,9 +157,8 @@ def test_set_past_max_depth_is_refused_and_the_state_stays_openable(
         with pytest.raises(LimitExceededError) as info:
             store.set(deep, 1)
         assert info.value.limit == "max_depth"
-        with pytest.raises(LimitExceededError):
-            with store.transaction() as tx:
-                tx.set(deep, 1)
+        with pytest.raises(LimitExceededError), store.transaction() as tx:
+            tx.set(deep, 1)
         huge = "/" + "/".join(["k"] * 10_000)
         for write in (
             lambda: store.set(huge, 1),
@@ -269,7 +273,9 @@ def test_get_state_never_sees_a_hole_while_pruning(backend_factory: BackendFacto
                 errors.append(exc)
                 return
 
-    with PersistentStateStore(writer_backend, sid, options=StoreOptions(checkpoint_interval=4)) as s:
+    with PersistentStateStore(
+        writer_backend, sid, options=StoreOptions(checkpoint_interval=4)
+    ) as s:
         s.set("/n", 0)
         thread = threading.Thread(target=read)
         thread.start()

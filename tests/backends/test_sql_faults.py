@@ -24,10 +24,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from agui_state.backends import _sql_engine as engine_mod
-from agui_state.backends import _sql_writes as writes_mod
-from agui_state.backends._sql_hot import HotWriter
 from agui_state.backends.sql import SQLBackend
+from agui_state.backends.sql import engine as engine_mod
+from agui_state.backends.sql import writes as writes_mod
+from agui_state.backends.sql.hot import HotWriter
 from agui_state.config import StorageConfig
 from agui_state.errors import (
     BackendTimeoutError,
@@ -36,8 +36,8 @@ from agui_state.errors import (
     CorruptDataError,
 )
 from agui_state.models import StateVersion
-from tests.backends._conformance_helpers import append_with_retry, make_version, numbers
-from tests.backends._hammer import assert_hammered, hammer
+from agui_state.testing.hammer import assert_hammered, hammer
+from agui_state.testing.helpers import append_with_retry, make_version, numbers
 
 MakeBackend = Callable[..., SQLBackend]
 
