@@ -33,7 +33,7 @@ from agui_state.migration import export_data, import_data
 from agui_state.models import StateVersion
 from agui_state.persistent import PersistentStateStore
 from agui_state.store import StoreOptions
-from tests.backends.conftest import BackendFactory
+from agui_state.testing import BackendFactory
 
 _ids = itertools.count(1)
 
