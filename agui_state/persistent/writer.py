@@ -348,7 +348,15 @@ class WriteBehindQueue:
             except ConflictError as exc:
                 # The batch (or part of it) may already be stored: a previous
                 # attempt committed but its acknowledgement was lost.
-                if self._settle_already_stored(batch):
+                try:
+                    settled = self._settle_already_stored(batch)
+                except StateError as read_exc:
+                    # Cannot tell yet: our own lost write or someone else's.
+                    # Not a conflict to report (close() gives up on those):
+                    # a transient failure, retried like any other.
+                    error = read_exc
+                    continue
+                if settled:
                     return None
                 error = exc
                 # Someone else wrote this state: retrying cannot help until
@@ -404,13 +412,17 @@ class WriteBehindQueue:
         return popped
 
     def _settle_already_stored(self, batch: list[StateVersion]) -> bool:
-        """Drop the leading versions of ``batch`` that the backend already holds."""
-        try:
-            stored = self._backend.get_versions(
-                self._state_id, after=batch[0].number - 1, limit=len(batch)
-            )
-        except StateError:
-            return False
+        """Drop the leading versions of ``batch`` that the backend already holds.
+
+        Returns:
+            Whether any was (ids compared); False means another writer's.
+
+        Raises:
+            StateError: The backend could not be read (nothing is known yet).
+        """
+        stored = self._backend.get_versions(
+            self._state_id, after=batch[0].number - 1, limit=len(batch)
+        )
         done = 0
         for mine, theirs in zip(batch, stored, strict=False):
             if mine.number != theirs.number or mine.id != theirs.id:
