@@ -102,14 +102,14 @@ def check_history_args(limit: Any, before: Any) -> None:
 
     Raises:
         ValidationError: ``limit`` is not an integer >= 0, or ``before`` is
-            neither None nor an integer >= 1.
+            neither None nor an integer >= 0 (the rule of ``StateStore.history``).
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise ValidationError("limit", f"must be an integer >= 0, got {limit!r}")
     if before is not None and (
-        isinstance(before, bool) or not isinstance(before, int) or before < 1
+        isinstance(before, bool) or not isinstance(before, int) or before < 0
     ):
-        raise ValidationError("before", f"must be None or an integer >= 1, got {before!r}")
+        raise ValidationError("before", f"must be None or an integer >= 0, got {before!r}")
 
 
 class StorageBackend(CloseOnExit, ABC):

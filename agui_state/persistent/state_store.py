@@ -442,7 +442,7 @@ class PersistentStateStore(CloseOnExit):
 
         Raises:
             ValidationError: ``limit`` is not an integer >= 0 or ``before``
-                not None or an integer >= 1 (checked before anything else).
+                not None or an integer >= 0 (checked before anything else).
         """
         check_history_args(limit, before)
         self.flush()

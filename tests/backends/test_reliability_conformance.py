@@ -328,7 +328,8 @@ def test_writes_through_the_inner_store_during_refresh_stay_consistent(
         ({"limit": 1.5}, "limit"),
         ({"limit": True}, "limit"),
         ({"before": -5}, "before"),
-        ({"before": 0}, "before"),
+        ({"before": -1}, "before"),
+        ({"before": 2.0}, "before"),
         ({"before": "3"}, "before"),
     ],
 )
@@ -345,6 +346,18 @@ def test_history_arguments_checked_alike(
             with pytest.raises(ValidationError) as info:
                 call()
             assert info.value.field == name
+
+
+def test_history_edge_arguments_answer_alike(backend: StorageBackend) -> None:
+    sid = _sid()
+    with PersistentStateStore(backend, sid) as store:
+        store.set("/a", 1)
+        store.set("/a", 2)
+        for kwargs in ({"before": 0}, {"limit": 0}, {"before": 1}):
+            assert backend.get_version_history(sid, **kwargs) == []
+            assert store.get_persistent_history(**kwargs) == []
+            assert store.history(**kwargs) == []
+        assert [v.number for v in store.get_persistent_history(before=2)] == [1]
 
 
 # ------------------------------------------------------------------ item 7
