@@ -164,3 +164,19 @@ def test_metadata_size_limit_is_configurable() -> None:
     assert store.version == 1
     with pytest.raises(ConfigError):
         StoreLimits(max_metadata_bytes=0)
+
+
+def test_the_patch_engine_refuses_absurd_nesting_without_recursing() -> None:
+    from agui_state.agui import rebuild_state
+    from agui_state.patch import apply_patch, check_json
+
+    deep = _deep(5000)
+    with pytest.raises(PatchError, match="nested deeper"):
+        apply_patch({}, [{"op": "add", "path": "/x", "value": deep}])
+    with pytest.raises(PatchError, match="nested deeper"):
+        rebuild_state(
+            [{"type": "STATE_DELTA", "delta": [{"op": "add", "path": "/x", "value": deep}]}]
+        )
+    with pytest.raises(ValidationError, match="nested deeper"):
+        check_json(deep)
+    check_json(_deep(300))  # deep but within the engine's bound

@@ -14,7 +14,14 @@ from typing import Any
 
 from agui_state.errors import ValidationError
 
-__all__ = ["MAX_INT_DIGITS", "check_json", "clone_json", "find_non_json", "json_equal"]
+__all__ = [
+    "MAX_INT_DIGITS",
+    "MAX_NESTING",
+    "check_json",
+    "clone_json",
+    "find_non_json",
+    "json_equal",
+]
 
 MAX_INT_DIGITS = 4000
 """Most decimal digits an integer may have.
@@ -25,6 +32,27 @@ or read back: it is rejected up front, like a NaN, on every path.
 """
 
 _INT_BOUND = 10**MAX_INT_DIGITS
+
+MAX_NESTING = 512
+"""Deepest nesting the engine's recursive helpers accept (copy, check, compare).
+
+Deeper input is refused, checked without recursion, instead of exhausting
+the Python stack; stores cap values far lower (``StoreLimits.max_depth``).
+"""
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests containers deeper than :data:`MAX_NESTING` (iterative)."""
+    if not isinstance(value, (dict, list)):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if level > MAX_NESTING:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, level + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 def json_equal(a: Any, b: Any) -> bool:
@@ -118,6 +146,8 @@ def find_non_json(value: Any) -> tuple[str, str] | None:
         offending part relative to ``value`` (``""`` for ``value`` itself)
         and the reason.
     """
+    if _too_deep(value):
+        return "", f"nested deeper than {MAX_NESTING} levels"
     found = _find_non_json(value)
     if found is None:
         return None
