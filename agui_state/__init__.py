@@ -28,6 +28,7 @@ from agui_state.errors import (
     StorageError,
     TransactionError,
     ValidationError,
+    WriteOutcomeUnknownError,
 )
 from agui_state.migration import export_data, import_data, migrate
 from agui_state.models import StateSnapshot, StateVersion
@@ -80,6 +81,7 @@ __all__ = [
     "StoreTransaction",
     "TransactionError",
     "ValidationError",
+    "WriteOutcomeUnknownError",
     "__version__",
     "create_backend",
     "export_data",

@@ -181,6 +181,13 @@ _CONFIG_FIELDS = {
 }
 
 
+_OPTION_BLOCKS: dict[str, type[Any]] = {
+    "file_options": FileOptions,
+    "redis_options": RedisOptions,
+    "postgresql_options": PostgreSQLOptions,
+}
+
+
 @dataclass(slots=True)
 class StorageConfig:
     """Configuration of one storage backend.
@@ -220,6 +227,23 @@ class StorageConfig:
     redis_options: RedisOptions = field(default_factory=RedisOptions)
     postgresql_options: PostgreSQLOptions = field(default_factory=PostgreSQLOptions)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A dict of options is accepted (and checked key by key); anything
+        # else that is not the options class is refused here, not later with
+        # an AttributeError deep inside a backend.
+        for block, kind in _OPTION_BLOCKS.items():
+            value = getattr(self, block)
+            if isinstance(value, dict):
+                known = {f.name for f in dataclasses.fields(kind)}
+                for key in value:
+                    if key not in known:
+                        raise ConfigError(f"{block}.{key}", "unknown option")
+                setattr(self, block, kind(**value))
+            elif not isinstance(value, kind):
+                raise ConfigError(
+                    block, f"must be a {kind.__name__} or a dict, got {type(value).__name__}"
+                )
 
     def __repr__(self) -> str:
         return (
@@ -296,6 +320,10 @@ class StorageConfig:
                 if not db_text.isdigit():
                     raise ConfigError("redis_options.db", f"not a database number: {db_text!r}")
                 ro.db = int(db_text)
+        elif btype == "sqlite":
+            # Every parameter was ours (unknown ones raised above): the driver
+            # must not see them (pysqlite warns about, or rejects, each one).
+            cfg.connection_url = url.split("?", 1)[0]
         elif btype == "postgresql":
             cfg.connection_url = urlunsplit(
                 (parts.scheme, parts.netloc, parts.path, urlencode(passthrough), parts.fragment)
@@ -331,6 +359,9 @@ class StorageConfig:
         Raises:
             ConfigError: Naming the first invalid field.
         """
+        for block, kind in _OPTION_BLOCKS.items():
+            if not isinstance(getattr(self, block), kind):
+                raise ConfigError(block, f"must be a {kind.__name__}")
         if not isinstance(self.type, str) or not self.type:
             raise ConfigError("type", f"must be a non-empty string, got {self.type!r}")
         _positive("max_connections", self.max_connections)

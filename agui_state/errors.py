@@ -18,6 +18,7 @@ never have to know which driver is underneath.
     ├── ConfigError             a configuration field is invalid (names the field)
     └── StorageError            a backend failed
         ├── BackendUnavailableError   cannot reach the backend (URL shown redacted)
+        │   └── WriteOutcomeUnknownError  a write that may or may not be stored
         ├── BackendTimeoutError       the backend did not answer in time
         ├── CorruptDataError          stored data cannot be read back (names the file/key)
         └── QueueFullError            the write-behind queue is full (raise policy)
@@ -45,6 +46,7 @@ __all__ = [
     "StorageError",
     "TransactionError",
     "ValidationError",
+    "WriteOutcomeUnknownError",
 ]
 
 
@@ -208,6 +210,31 @@ class StorageError(StateError):
 
 class BackendUnavailableError(StorageError):
     """The backend cannot be reached. Messages carry the URL with its password redacted."""
+
+
+class WriteOutcomeUnknownError(BackendUnavailableError):
+    """A write failed in a way that leaves its outcome unknown.
+
+    The connection broke after the write was sent, and the backend could not
+    be asked whether it stored it. Memory does not show the write; the next
+    write to the store asks the backend first and, if the version is
+    stored (its id is at that number), adopts it. Never retry the same change
+    blindly: it may be stored already.
+
+    Attributes:
+        state_id: The state written to.
+        version: The number of the version whose outcome is unknown.
+        version_id: Its id (how the stored version is recognized).
+    """
+
+    def __init__(self, state_id: str, version: int, version_id: str, reason: str) -> None:
+        self.state_id = state_id
+        self.version = version
+        self.version_id = version_id
+        super().__init__(
+            f"outcome of version {version} of state {state_id!r} is unknown: {reason}; "
+            "the next write checks whether it was stored"
+        )
 
 
 class BackendTimeoutError(StorageError):

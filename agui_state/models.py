@@ -98,6 +98,16 @@ def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
     return types if isinstance(types, tuple) else (types,)
 
 
+def _metadata(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The ``metadata`` field: a dict, or absent/None for none."""
+    meta = data.get("metadata")
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise ValidationError(f"{kind}.metadata", f"must be a dict, got {type(meta).__name__}")
+    return dict(meta)
+
+
 def _check_format(data: Any, kind: str) -> None:
     if not isinstance(data, dict):
         raise ValidationError(kind, f"expected a dict, got {type(data).__name__}")
@@ -178,7 +188,7 @@ class StateVersion:
             parent_id=parent,
             timestamp=_parse_ts(data.get("timestamp"), kind),
             delta=_require(data, "delta", kind, list),
-            metadata=dict(data.get("metadata") or {}),
+            metadata=_metadata(data, kind),
             checkpoint=checkpoint,
         )
 
@@ -289,7 +299,7 @@ class StateSnapshot:
             timestamp=_parse_ts(data.get("timestamp"), kind),
             state=_require(data, "state", kind, dict),
             label=label,
-            metadata=dict(data.get("metadata") or {}),
+            metadata=_metadata(data, kind),
         )
 
     # ------------------------------------------------------------ notebook display

@@ -22,6 +22,7 @@ from agui_state.agui.wire import IncomingEvent, read_event
 from agui_state.errors import ConflictError, PatchError, ValidationError
 from agui_state.models import State, StateVersion
 from agui_state.patch import apply_patch, diff
+from agui_state.store.limits import MAX_DEPTH_CAP, StoreLimits, check_depth
 
 __all__ = ["EventApplier", "apply_event", "rebuild_state"]
 
@@ -29,6 +30,8 @@ METADATA_KEY = "agui"
 """Key of the AG-UI event context in a version's metadata."""
 
 EventCallback = Callable[[Any], None]
+
+_DEPTH_GUARD = StoreLimits(max_depth=MAX_DEPTH_CAP)
 
 _SNAPSHOT_ATTEMPTS = 8
 """Optimistic retries of a snapshot's diff-and-commit under concurrent writes."""
@@ -150,6 +153,9 @@ class EventApplier:
         commits in between, the diff would be against a stale state, so the
         commit conflicts and we diff again.
         """
+        # diff() recurses: bound the depth first (the store's own, smaller
+        # max_depth is enforced when the patch is applied).
+        check_depth(snapshot, "", 0, _DEPTH_GUARD)
         for attempt in range(_SNAPSHOT_ATTEMPTS):
             tx = self._store.transaction()
             patch = diff(tx.get(""), snapshot)

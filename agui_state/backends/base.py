@@ -47,6 +47,12 @@ here, built on those. The shared reads and ``prune_history`` take several
 steps: they are correct for a backend used by one writer at a time, and a
 backend shared by concurrent writers overrides them to run in one
 transaction or under its lock (each says so: "override for concurrent use").
+The shared ``prune_history`` orders its steps (checkpoint written first,
+versions deleted last), so a reader that reads checkpoint and tail atomically
+(SQL: one statement; Redis: one script; memory and file: under their lock)
+never sees a hole at any step; as a safety net, the shared ``get_state``
+reads again when a prune moved the checkpoint between its two reads,
+instead of reporting a hole.
 ``agui_state.testing`` is the conformance suite a backend must pass. The
 batch items and the head checks live in ``writes``, transactions in
 ``transaction``; both are re-exported from this module, the one to import
@@ -71,7 +77,7 @@ from agui_state.backends.writes import (
     version_conflict,
 )
 from agui_state.config import StorageConfig
-from agui_state.errors import NotFoundError, ValidationError
+from agui_state.errors import CorruptDataError, NotFoundError, ValidationError
 from agui_state.ids import MAX_STATE_ID_LENGTH, validate_state_id
 from agui_state.models import State, StateSnapshot, StateVersion, replay
 
@@ -84,10 +90,30 @@ __all__ = [
     "Transaction",
     "Write",
     "check_consecutive",
+    "check_history_args",
     "replay",
     "validate_state_id",
     "version_conflict",
 ]
+
+
+def check_history_args(limit: Any, before: Any) -> None:
+    """Check the ``limit`` and ``before`` arguments of ``get_version_history``.
+
+    Every backend calls it first, so a bad argument gets the same
+    :class:`~agui_state.errors.ValidationError` whatever the driver would do
+    with it (``limit=1.5`` is a SQL LIMIT, a Python slice, a Redis count...).
+
+    Raises:
+        ValidationError: ``limit`` is not an integer >= 0, or ``before`` is
+            neither None nor an integer >= 0 (the rule of ``StateStore.history``).
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValidationError("limit", f"must be an integer >= 0, got {limit!r}")
+    if before is not None and (
+        isinstance(before, bool) or not isinstance(before, int) or before < 0
+    ):
+        raise ValidationError("before", f"must be None or an integer >= 0, got {before!r}")
 
 
 class StorageBackend(CloseOnExit, ABC):
@@ -313,12 +339,22 @@ class StorageBackend(CloseOnExit, ABC):
             CorruptDataError: Stored data cannot be read back.
         """
         validate_state_id(state_id)
-        cp = self.read_checkpoint(state_id)
-        if cp is None:
-            raise NotFoundError("state", state_id)
-        tail = self.get_versions(state_id, after=cp.version)
-        check_consecutive(state_id, cp.version, tail)
-        return replay(cp.state, tail, state_id)
+        while True:
+            cp = self.read_checkpoint(state_id)
+            if cp is None:
+                raise NotFoundError("state", state_id)
+            tail = self.get_versions(state_id, after=cp.version)
+            try:
+                check_consecutive(state_id, cp.version, tail)
+            except CorruptDataError:
+                # Not atomic here (see the module docstring): a prune may
+                # have moved the checkpoint and deleted versions between the
+                # two reads. Only a checkpoint that did not move means a hole.
+                again = self.read_checkpoint(state_id)
+                if again is not None and again.version != cp.version:
+                    continue
+                raise
+            return replay(cp.state, tail, state_id)
 
     def get_version(self, state_id: str, version_id: int | str) -> StateVersion:
         """Return one version, by number (int) or by id (str).

@@ -24,11 +24,12 @@ from agui_state.backends.base import (
     HeadTracker,
     StorageBackend,
     Write,
+    check_history_args,
     validate_state_id,
 )
 from agui_state.config import StorageConfig
 from agui_state.errors import NotFoundError, StorageError
-from agui_state.models import StateSnapshot, StateVersion
+from agui_state.models import State, StateSnapshot, StateVersion
 
 __all__ = ["MemoryBackend"]
 
@@ -124,6 +125,22 @@ class MemoryBackend(StorageBackend):
                 del rec.ids[rec.versions.pop(n)["id"]]
             return len(doomed)
 
+    # --------------------------------------------- composite reads and prune
+    # The shared implementations read (or prune) in several steps; under the
+    # lock they see one consistent state, so a concurrent prune can never
+    # show a reader a hole in the history.
+    def get_state(self, state_id: str) -> State:
+        with self._lock:
+            return super().get_state(state_id)
+
+    def state_at(self, state_id: str, number: int) -> State:
+        with self._lock:
+            return super().state_at(state_id, number)
+
+    def prune_history(self, state_id: str, keep_last: int) -> int:
+        with self._lock:
+            return super().prune_history(state_id, keep_last)
+
     # ------------------------------------------------------------------- reads
     def read_head(self, state_id: str) -> int | None:
         self._check()
@@ -177,6 +194,7 @@ class MemoryBackend(StorageBackend):
     ) -> list[StateVersion]:
         self._check()
         validate_state_id(state_id)
+        check_history_args(limit, before)
         with self._lock:
             rec = self._records.get(state_id)
             if rec is None:

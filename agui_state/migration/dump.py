@@ -3,9 +3,16 @@
 Internal module of the migration layer. :func:`parse_dump` checks a whole
 dump before anything is written: the envelope, every version and snapshot
 (through the models' own ``from_dict``), consecutive numbering, parent
-links, pure JSON values, and that the deltas after the latest checkpoint
-rebuild the current state. Each :class:`~agui_state.errors.ValidationError`
-names the state and the field at fault.
+links, pure JSON values, and then **replays** each state from its first
+version with the store's own checks (:func:`verify_history`): every delta
+must apply as a live write would, every value stay within the limits, every
+checkpoint equal the document its deltas rebuild. A dump that passes can be
+opened by a store with those limits. Each
+:class:`~agui_state.errors.ValidationError` names the state, the version and
+the field at fault.
+
+Nothing here recurses into a value before its depth is known to be bounded:
+the raw input is walked iteratively first (:func:`_check_nesting`).
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agui_state.backends.base import Checkpoint, validate_state_id
-from agui_state.errors import CorruptDataError, ValidationError
-from agui_state.models import State, StateSnapshot, StateVersion, replay
+from agui_state.errors import LimitExceededError, StateError, ValidationError
+from agui_state.models import State, StateSnapshot, StateVersion
 from agui_state.patch import check_json, json_equal
+from agui_state.store.apply import apply_prepared, prepare_patch
+from agui_state.store.limits import StoreLimits, check_depth, check_metadata, check_state
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -79,12 +88,18 @@ def pruned_to_zero(state_id: str, head: int) -> ValidationError:
     )
 
 
-def parse_dump(dump: Any) -> list[StateDump]:
+def parse_dump(dump: Any, limits: StoreLimits | None = None) -> list[StateDump]:
     """Validate a dump completely and return its states.
 
+    Args:
+        dump: The dump (see :mod:`agui_state.migration`).
+        limits: The limits every state must respect (default: the store's
+            default :class:`~agui_state.store.limits.StoreLimits`).
+
     Raises:
-        ValidationError: Naming the state and the field at fault.
+        ValidationError: Naming the state, version and field at fault.
     """
+    limits = limits or StoreLimits()
     if not isinstance(dump, dict):
         raise ValidationError("dump", f"expected a dict, got {type(dump).__name__}")
     if dump.get("format") != EXPORT_FORMAT:
@@ -102,7 +117,7 @@ def parse_dump(dump: Any) -> list[StateDump]:
     out: list[StateDump] = []
     seen: set[str] = set()
     for i, raw in enumerate(states):
-        sd = _parse_state(i, raw)
+        sd = _parse_state(i, raw, limits)
         if sd.state_id in seen:
             raise ValidationError(f"states[{i}].state_id", f"duplicate state {sd.state_id!r}")
         seen.add(sd.state_id)
@@ -110,7 +125,7 @@ def parse_dump(dump: Any) -> list[StateDump]:
     return out
 
 
-def _parse_state(i: int, raw: Any) -> StateDump:
+def _parse_state(i: int, raw: Any, limits: StoreLimits) -> StateDump:
     where = f"states[{i}]"
     if not isinstance(raw, dict):
         raise ValidationError(where, f"expected a dict, got {type(raw).__name__}")
@@ -122,6 +137,8 @@ def _parse_state(i: int, raw: Any) -> StateDump:
 
     def bad(fld: str, reason: str) -> ValidationError:
         return ValidationError(f"{where} {fld}", reason)
+
+    _check_nesting(raw, limits, bad)
 
     head = raw.get("head")
     if isinstance(head, bool) or not isinstance(head, int) or head < 0:
@@ -170,22 +187,142 @@ def _parse_state(i: int, raw: Any) -> StateDump:
 
     # Pure JSON everywhere, so no backend fails half-way on an odd value.
     for j, v in enumerate(versions):
-        _check_json_field(v.to_dict(), f"versions[{j}]", bad)
+        _check_json_field(v.to_dict(), f"version {v.number} (versions[{j}]) ", bad)
     for j, s in enumerate(snapshots):
         _check_json_field(s.to_dict(), f"snapshots[{j}]", bad)
     _check_json_field(cp.state, "checkpoint.state", bad)
     _check_json_field(origin, "origin", bad)
-    # The deltas after the checkpoint must apply: they rebuild the current
-    # state, stored as the latest checkpoint when no version carries it.
-    head_state = None
+    sd = StateDump(sid, head, versions, snapshots, cp, None, origin)
+    verify_history(sd, limits, bad)
+    return sd
+
+
+# How far the raw dump nests above a state's values: state record, list,
+# version, delta list, operation (snapshots and checkpoints nest less).
+_RECORD_NESTING = 5
+
+
+def _check_nesting(
+    raw: dict[str, Any], limits: StoreLimits, bad: Callable[[str, str], Any]
+) -> None:
+    """Bound the nesting of a raw state record before anything recurses into it.
+
+    Iterative; a value nested deeper than any state may be is refused here,
+    whatever field holds it. The exact per-value limits come with the replay.
+    """
+    guard = StoreLimits(max_depth=limits.max_depth + _RECORD_NESTING)
+    try:
+        check_depth(raw, "", 0, guard)
+    except LimitExceededError as exc:
+        raise bad(
+            _record_field(raw, exc.path or ""),
+            f"nested deeper than a state may be (max_depth {limits.max_depth})",
+        ) from exc
+
+
+def _record_field(raw: dict[str, Any], pointer: str) -> str:
+    """Name the field of a raw state record a JSON Pointer leads to (shortened)."""
+    tokens = pointer.split("/")[1:]
+    if len(tokens) >= 2 and tokens[0] in ("versions", "snapshots") and tokens[1].isdigit():
+        item = raw[tokens[0]][int(tokens[1])]
+        rest = "/" + "/".join(tokens[2:6]) + ("/..." if len(tokens) > 6 else "")
+        if tokens[0] == "versions" and isinstance(item, dict):
+            return f"version {item.get('number')!r} (versions[{tokens[1]}]) {rest}"
+        return f"{tokens[0]}[{tokens[1]}] {rest}"
+    return "/" + "/".join(tokens[:5]) + ("/..." if len(tokens) > 5 else "")
+
+
+def verify_history(
+    sd: StateDump, limits: StoreLimits, bad: Callable[[str, str], ValidationError]
+) -> None:
+    """Replay a dumped state from its first version with the store's own write checks.
+
+    Every delta is prepared and applied as a live write would be (known ops,
+    pure JSON, every limit), every checkpoint a version carries must equal
+    the replayed document, the latest checkpoint must match too (or, stored
+    by a ``set_state`` repair, be a valid state the later deltas apply to),
+    and snapshots and metadata must respect the limits. Sets
+    ``sd.head_state`` when the latest checkpoint is carried by no version.
+
+    Raises:
+        ValidationError: Naming the version and field at fault.
+    """
+    versions = sd.versions
+    pruned = bool(versions) and versions[0].number > 1
+    if pruned:
+        first = versions[0]
+        doc: State = first.checkpoint or {}
+        size = _checked(doc, f"version {first.number} (versions[0]) checkpoint", limits, bad)
+        _checked_meta(first.metadata, f"version {first.number} (versions[0]) metadata", limits, bad)
+        rest = versions[1:]
+    else:
+        doc, size = sd.origin, _checked(sd.origin, "origin", limits, bad)
+        rest = versions
+    replayed: dict[int, State] = {versions[0].number: doc} if pruned else {0: doc}
+    for v in rest:
+        doc, size = _replay_one(doc, size, v, versions[0].number, limits, bad)
+        replayed[v.number] = doc
+    cp = sd.checkpoint
     if cp.version > 0 and needs_checkpoint_write(cp, versions):
-        try:
-            head_state = replay(cp.state, [v for v in versions if v.number > cp.version], sid)
-        except CorruptDataError as exc:
-            raise bad(
-                "versions", f"deltas after the checkpoint do not apply: {exc.reason}"
-            ) from exc
-    return StateDump(sid, head, versions, snapshots, cp, head_state, origin)
+        # A set_state repair: a state of its own; the later deltas apply to it.
+        doc = cp.state
+        size = _checked(doc, "checkpoint.state", limits, bad)
+        for v in versions:
+            if v.number > cp.version:
+                doc, size = _replay_one(
+                    doc, size, v, versions[0].number, limits, bad, carried=False
+                )
+        sd.head_state = doc
+    elif cp.version in replayed and not json_equal(cp.state, replayed[cp.version]):
+        raise bad(
+            "checkpoint.state",
+            f"differs from the state versions up to {cp.version} rebuild",
+        )
+    for j, snap in enumerate(sd.snapshots):
+        _checked(snap.state, f"snapshots[{j}].state", limits, bad)
+        _checked_meta(snap.metadata, f"snapshots[{j}].metadata", limits, bad)
+
+
+def _replay_one(
+    doc: State,
+    size: int,
+    v: StateVersion,
+    first: int,
+    limits: StoreLimits,
+    bad: Callable[[str, str], ValidationError],
+    *,
+    carried: bool = True,
+) -> tuple[State, int]:
+    """Apply one version's delta as the store would; check its checkpoint and metadata."""
+    where = f"version {v.number} (versions[{v.number - first}])"
+    _checked_meta(v.metadata, f"{where} metadata", limits, bad)
+    try:
+        applied = apply_prepared(doc, size, prepare_patch(v.delta, limits), limits)
+    except StateError as exc:
+        raise bad(f"{where} delta", f"does not apply: {exc}") from exc
+    if carried and v.checkpoint is not None:
+        _checked(v.checkpoint, f"{where} checkpoint", limits, bad)
+        if not json_equal(v.checkpoint, applied.state):
+            raise bad(f"{where} checkpoint", "differs from the state the deltas rebuild")
+    return applied.state, applied.size
+
+
+def _checked(
+    state: State, fld: str, limits: StoreLimits, bad: Callable[[str, str], ValidationError]
+) -> int:
+    try:
+        return check_state(state, limits, fld)
+    except (ValidationError, LimitExceededError) as exc:
+        raise bad(fld, str(exc)) from exc
+
+
+def _checked_meta(
+    meta: dict[str, Any], fld: str, limits: StoreLimits, bad: Callable[[str, str], ValidationError]
+) -> None:
+    try:
+        check_metadata(meta, limits, fld)
+    except (ValidationError, LimitExceededError) as exc:
+        raise bad(fld, str(exc)) from exc
 
 
 def _parse_items(

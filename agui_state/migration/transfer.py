@@ -72,7 +72,7 @@ from typing import Any
 from agui_state.backends import create_backend
 from agui_state.backends.base import StorageBackend, Write, validate_state_id
 from agui_state.config import StorageConfig
-from agui_state.errors import ConfigError, ConflictError, NotFoundError
+from agui_state.errors import ConfigError, ConflictError, NotFoundError, ValidationError
 from agui_state.migration.copying import (
     ProgressCallback,
     copy_state,
@@ -89,6 +89,7 @@ from agui_state.migration.writes import (
 )
 from agui_state.models import utcnow
 from agui_state.patch import json_equal
+from agui_state.store.limits import StoreLimits
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -146,22 +147,49 @@ class MigrationReport:
 
 
 # ---------------------------------------------------------------------- export
-def export_data(backend: StorageBackend, state_ids: Iterable[str] | None = None) -> dict[str, Any]:
+def check_state_ids(state_ids: Any) -> list[str] | None:
+    """Return ``state_ids`` as a list of validated ids (``None`` stays ``None``).
+
+    Raises:
+        ValidationError: A single string (it would be read as its characters),
+            a non-iterable, or an invalid id.
+    """
+    if state_ids is None:
+        return None
+    if isinstance(state_ids, (str, bytes)) or not isinstance(state_ids, Iterable):
+        raise ValidationError(
+            "state_ids",
+            f"must be an iterable of state ids (e.g. a list), got {type(state_ids).__name__}",
+        )
+    return [validate_state_id(sid) for sid in state_ids]
+
+
+
+def export_data(backend: BackendLike, state_ids: Iterable[str] | None = None) -> dict[str, Any]:
     """Dump states with their full history and snapshots (format: module docstring).
 
     Args:
-        backend: Where to read from.
-        state_ids: States to export; ``None`` exports every state.
+        backend: Where to read from (a backend, a configuration or a URL;
+            URLs and configurations are opened and closed here).
+        state_ids: States to export (an iterable of ids, not a single
+            string); ``None`` exports every state.
 
     Returns:
         A JSON-serializable dict.
 
     Raises:
+        ValidationError: ``state_ids`` is not an iterable of state ids.
         NotFoundError: A requested state does not exist.
         StorageError: The backend failed.
     """
-    ids = list(backend.iter_states()) if state_ids is None else list(state_ids)
-    states = [_export_state(backend, validate_state_id(sid)) for sid in ids]
+    wanted = check_state_ids(state_ids)
+    source, owned = _open(backend, "backend")
+    try:
+        ids = list(source.iter_states()) if wanted is None else wanted
+        states = [_export_state(source, sid) for sid in ids]
+    finally:
+        if owned:
+            source.close()
     return {
         "format": EXPORT_FORMAT,
         "format_version": EXPORT_FORMAT_VERSION,
@@ -191,14 +219,28 @@ def _export_state(backend: StorageBackend, state_id: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- import
-def import_data(backend: StorageBackend, dump: Any, *, overwrite: bool = False) -> ImportReport:
+def import_data(
+    backend: BackendLike,
+    dump: Any,
+    *,
+    overwrite: bool = False,
+    limits: StoreLimits | None = None,
+) -> ImportReport:
     """Restore an :func:`export_data` dump into ``backend``.
 
+    The dump is verified before anything is written: each state is replayed
+    from its first version with the store's own write checks, every
+    checkpoint is compared with the replayed document, every value checked
+    against ``limits`` (see :mod:`agui_state._dump`). A state that fails is
+    not written at all.
+
     Args:
-        backend: Where to write.
+        backend: Where to write (a backend, a configuration or a URL).
         dump: The dict produced by :func:`export_data` (possibly through JSON).
         overwrite: Replace states that already exist with different content
             (each is deleted, then written).
+        limits: The limits the states must respect to be opened (default:
+            the store's default limits).
 
     Returns:
         What was imported or skipped.
@@ -213,7 +255,20 @@ def import_data(backend: StorageBackend, dump: Any, *, overwrite: bool = False) 
             ``overwrite``, its previous content was already deleted: the
             storage contract has no delete inside a write batch).
     """
-    parsed = parse_dump(dump)
+    if not isinstance(overwrite, bool):
+        raise ValidationError("overwrite", f"must be True or False, got {overwrite!r}")
+    if limits is not None and not isinstance(limits, StoreLimits):
+        raise ValidationError("limits", f"must be a StoreLimits, got {type(limits).__name__}")
+    parsed = parse_dump(dump, limits)
+    target, owned = _open(backend, "backend")
+    try:
+        return _import(target, parsed, overwrite)
+    finally:
+        if owned:
+            target.close()
+
+
+def _import(backend: StorageBackend, parsed: list[StateDump], overwrite: bool) -> ImportReport:
     plan: list[tuple[StateDump, str]] = []
     for sd in parsed:
         plan.append((sd, _import_action(backend, sd, overwrite)))
@@ -325,11 +380,8 @@ def migrate(
             src.close()
         raise
     try:
-        ids = (
-            list(src.iter_states())
-            if state_ids is None
-            else [validate_state_id(s) for s in state_ids]
-        )
+        wanted = check_state_ids(state_ids)
+        ids = list(src.iter_states()) if wanted is None else wanted
         plans = [plan_state(src, dst, sid) for sid in ids]
         total = sum(p.to_copy for p in plans)
         report = MigrationReport(states=list(ids))

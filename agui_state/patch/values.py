@@ -15,7 +15,45 @@ from typing import Any
 from agui_state.errors import ValidationError
 from agui_state.patch.pointer import escape_token
 
-__all__ = ["check_json", "clone_json", "find_non_json", "json_equal"]
+__all__ = [
+    "MAX_INT_DIGITS",
+    "MAX_NESTING",
+    "check_json",
+    "clone_json",
+    "find_non_json",
+    "json_equal",
+]
+
+MAX_INT_DIGITS = 4000
+"""Most decimal digits an integer may have.
+
+Python refuses to turn integers of more than 4,300 digits into text (and back)
+by default, so a bigger one could be held in memory but never written as JSON
+or read back: it is rejected up front, like a NaN, on every path.
+"""
+
+_INT_BOUND = 10**MAX_INT_DIGITS
+
+MAX_NESTING = 512
+"""Deepest nesting the engine's recursive helpers accept (copy, check, compare).
+
+Deeper input is refused, checked without recursion, instead of exhausting
+the Python stack; stores cap values far lower (``StoreLimits.max_depth``).
+"""
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests containers deeper than :data:`MAX_NESTING` (iterative)."""
+    if not isinstance(value, (dict, list)):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if level > MAX_NESTING:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, level + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 def json_equal(a: Any, b: Any) -> bool:
@@ -109,6 +147,8 @@ def find_non_json(value: Any) -> tuple[str, str] | None:
         offending part relative to ``value`` (``""`` for ``value`` itself)
         and the reason.
     """
+    if _too_deep(value):
+        return "", f"nested deeper than {MAX_NESTING} levels"
     found = _find_non_json(value)
     if found is None:
         return None
@@ -116,7 +156,7 @@ def find_non_json(value: Any) -> tuple[str, str] | None:
     return "".join("/" + escape_token(t) for t in reversed(reversed_tokens)), reason
 
 
-_SCALARS = (str, int, type(None))  # bool is an int subclass: accepted through int.
+_SCALARS = (str, type(None))
 
 
 def _find_non_json(value: Any) -> tuple[list[str], str] | None:
@@ -127,6 +167,10 @@ def _find_non_json(value: Any) -> tuple[list[str], str] | None:
     """
     if isinstance(value, _SCALARS):
         return None
+    if isinstance(value, int):  # bool too (an int subclass)
+        if -_INT_BOUND < value < _INT_BOUND:
+            return None
+        return [], f"integer of more than {MAX_INT_DIGITS} digits is not accepted"
     if isinstance(value, float):
         if math.isfinite(value):
             return None

@@ -10,6 +10,10 @@ state is computed and *before* it is published:
   process wrote first (:class:`~agui_state.errors.ConflictError`), the write
   is aborted and memory is unchanged, so memory and storage never diverge.
   After a conflict, :meth:`PersistentStateStore.refresh` reloads from storage.
+  A failed write is checked by its version id: if it is stored after all
+  (the reply was lost), the call succeeds; if the backend cannot be asked,
+  :class:`~agui_state.errors.WriteOutcomeUnknownError` says so and the next
+  write asks again first, adopting the version if it is stored.
 * **asynchronous**: the hook puts the version on a bounded write-behind queue
   (:mod:`agui_state.persistent.writer`); a background thread writes queued versions in
   group commits, retries failures and never drops a version.
@@ -33,17 +37,23 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agui_state import cards
 from agui_state._context import CloseOnExit
-from agui_state.backends.base import StorageBackend, Write
+from agui_state.backends.base import StorageBackend, Write, check_history_args
 from agui_state.backends.shared import BackendLease, lease_backend
 from agui_state.config import StorageConfig
-from agui_state.errors import NotFoundError, StateError, StorageError
+from agui_state.errors import (
+    ConfigError,
+    NotFoundError,
+    StateError,
+    StorageError,
+    WriteOutcomeUnknownError,
+)
 from agui_state.models import JSONValue, State, StateSnapshot, StateVersion
 from agui_state.persistent.close import DEFAULT_CLOSE_TIMEOUT, finalize
 from agui_state.persistent.load import load_from_backend
 from agui_state.persistent.shared_writer import SharedWriteQueue
 from agui_state.persistent.stats import WriteStats
 from agui_state.persistent.transaction import PersistentTransaction
-from agui_state.persistent.write import save_version
+from agui_state.persistent.write import probe_stored, save_version
 from agui_state.persistent.writer import WriteBehindQueue, check_queue_options
 from agui_state.store.state_store import StateChange, StateStore, StoreOptions
 
@@ -104,6 +114,12 @@ class PersistentStateStore(CloseOnExit):
         retry_backoff: float = 0.05,
     ) -> None:
         check_queue_options(queue_size, queue_full_policy, batch_size, max_retries, retry_backoff)
+        if not isinstance(synchronous, bool):
+            raise ConfigError("synchronous", f"must be True or False, got {synchronous!r}")
+        if logger is not None and not isinstance(logger, logging.Logger):
+            raise ConfigError(
+                "logger", f"must be a logging.Logger or None, got {type(logger).__name__}"
+            )
         # A backend object is used as given and left open; a URL or
         # configuration leases the process's shared backend for it (one
         # engine/pool per configuration, closed by the last store).
@@ -120,9 +136,13 @@ class PersistentStateStore(CloseOnExit):
         self._synchronous = bool(synchronous)
         self._options = options or StoreOptions(checkpoint_interval=config.checkpoint_interval)
         # Serializes writes with refresh/import, so a reload can never
-        # interleave with a write that is being persisted. Order: this lock,
-        # then the store's write lock, then the queue's condition.
+        # interleave with a write that is being persisted. It is also the
+        # inner store's write lock, so writes through `store` are serialized
+        # the same way. Order: this lock, then the queue's condition.
         self._lock = threading.RLock()
+        # A version whose synchronous write failed with an unknown outcome:
+        # the next write asks the backend about it first (_before_write).
+        self._unsettled: StateVersion | None = None
         self._close_lock = threading.Lock()
         self._closed = False
         self._stats = WriteStats()
@@ -137,6 +157,8 @@ class PersistentStateStore(CloseOnExit):
                 logger=logger,
                 on_version=self._on_version,
                 on_snapshot=self._on_snapshot,
+                before_write=self._before_write,
+                lock=self._lock,
             )
             self._load()
         except BaseException:
@@ -222,7 +244,42 @@ class PersistentStateStore(CloseOnExit):
         if self._queue is not None:
             self._queue.put(version)
             return
-        save_version(self._backend, self.state_id, version, self._stats, self._log)
+        try:
+            save_version(self._backend, self.state_id, version, self._stats, self._log)
+        except WriteOutcomeUnknownError:
+            self._unsettled = version
+            raise
+
+    def _before_write(self) -> None:
+        """Settle a write whose outcome was unknown before writing again (under the lock).
+
+        If the backend holds that version (same id at its number), memory
+        adopts it by reloading; if not, nothing changes.
+
+        Raises:
+            WriteOutcomeUnknownError: The backend still cannot be asked; the
+                new write is not attempted.
+        """
+        version = self._unsettled
+        if version is None:
+            return
+        try:
+            stored = probe_stored(self._backend, self.state_id, version)
+        except StateError as exc:
+            raise WriteOutcomeUnknownError(
+                self.state_id,
+                version.number,
+                version.id,
+                f"the backend still cannot be asked ({exc}); this write was not attempted",
+            ) from exc
+        if stored:
+            self._log.info(
+                "state %r: version %d was stored although its write failed; memory adopts it",
+                self.state_id,
+                version.number,
+            )
+            self._load()
+        self._unsettled = None
 
     def _on_snapshot(self, snapshot: StateSnapshot) -> None:
         """Save ``snapshot`` (after the versions it shows are durable)."""
@@ -247,6 +304,8 @@ class PersistentStateStore(CloseOnExit):
     def _load(self) -> None:
         """Replace memory with the state, recent history and snapshots in the backend."""
         found = load_from_backend(self._backend, self._store, self._options.max_history, self._log)
+        # Whatever an unknown write became, memory now shows what is stored.
+        self._unsettled = None
         if not found:
             self._stats.persisted = 0
             return
@@ -374,6 +433,7 @@ class PersistentStateStore(CloseOnExit):
         """
         self.flush()
         with self._lock:
+            self._before_write()
             return self._store.create_snapshot(label, metadata)
 
     def get_persistent_snapshots(self, state_id: str | None = None) -> list[StateSnapshot]:
@@ -395,7 +455,13 @@ class PersistentStateStore(CloseOnExit):
     def get_persistent_history(
         self, limit: int = 50, before: int | None = None
     ) -> list[StateVersion]:
-        """Return versions stored in the backend, newest first (after a flush)."""
+        """Return versions stored in the backend, newest first (after a flush).
+
+        Raises:
+            ValidationError: ``limit`` is not an integer >= 0 or ``before``
+                not None or an integer >= 0 (checked before anything else).
+        """
+        check_history_args(limit, before)
         self.flush()
         try:
             return self._backend.get_version_history(self.state_id, limit=limit, before=before)
@@ -469,7 +535,9 @@ class PersistentStateStore(CloseOnExit):
 
         with self._lock:
             self.flush()
-            report = import_data(self._backend, dump, overwrite=overwrite)
+            report = import_data(
+                self._backend, dump, overwrite=overwrite, limits=self._options.limits
+            )
             if self.state_id in report.imported:
                 self._load()
         return report

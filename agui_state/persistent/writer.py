@@ -257,7 +257,7 @@ class WriteBehindQueue:
         with self._cond:
             self._closing = True
             self._wake_writer(kick=True)
-            while self._pending and not self._stopped:
+            while self._pending and not self._stopped and not self._hopeless():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -273,6 +273,15 @@ class WriteBehindQueue:
                 f"closed with {undelivered} version(s) of state {self._state_id!r} "
                 f"undelivered{detail}; read them with pending_versions()"
             ) from error
+
+    def _hopeless(self) -> bool:
+        """Whether the pending versions conflict with what is stored (the caller holds the lock).
+
+        No retry can fix that (another writer, or a server that came back
+        empty), so ``close`` reports it at once instead of retrying until
+        its timeout.
+        """
+        return self._failing and isinstance(self._last_error, ConflictError)
 
     def discard(self) -> list[StateVersion]:
         """Drop every pending version and return them (used by ``refresh``)."""
@@ -357,7 +366,15 @@ class WriteBehindQueue:
             except ConflictError as exc:
                 # The batch (or part of it) may already be stored: a previous
                 # attempt committed but its acknowledgement was lost.
-                if self._settle_already_stored(batch):
+                try:
+                    settled = self._settle_already_stored(batch)
+                except StateError as read_exc:
+                    # Cannot tell yet: our own lost write or someone else's.
+                    # Not a conflict to report (close() gives up on those):
+                    # a transient failure, retried like any other.
+                    error = read_exc
+                    continue
+                if settled:
                     return None
                 error = exc
                 # Someone else wrote this state: retrying cannot help until
@@ -413,13 +430,17 @@ class WriteBehindQueue:
         return popped
 
     def _settle_already_stored(self, batch: list[StateVersion]) -> bool:
-        """Drop the leading versions of ``batch`` that the backend already holds."""
-        try:
-            stored = self._backend.get_versions(
-                self._state_id, after=batch[0].number - 1, limit=len(batch)
-            )
-        except StateError:
-            return False
+        """Drop the leading versions of ``batch`` that the backend already holds.
+
+        Returns:
+            Whether any was (ids compared); False means another writer's.
+
+        Raises:
+            StateError: The backend could not be read (nothing is known yet).
+        """
+        stored = self._backend.get_versions(
+            self._state_id, after=batch[0].number - 1, limit=len(batch)
+        )
         done = 0
         for mine, theirs in zip(batch, stored, strict=False):
             if mine.number != theirs.number or mine.id != theirs.id:

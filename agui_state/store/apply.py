@@ -34,6 +34,7 @@ from agui_state.models import Operation, State
 from agui_state.patch import apply_patch, diff, format_pointer, parse_pointer, validate_patch
 from agui_state.patch.ops import ParsedOp
 from agui_state.patch.pointer import find, list_index
+from agui_state.patch.values import MAX_INT_DIGITS
 from agui_state.store.jsonutil import copy_json, utf8_len
 from agui_state.store.limits import StoreLimits, check_key, check_limits, check_state, check_value
 from agui_state.store.sizing import apply_sized
@@ -120,6 +121,7 @@ _OPS = frozenset(("add", "remove", "replace", "move", "copy", "test"))
 _WITH_VALUE = frozenset(("add", "replace", "test"))
 _WITH_FROM = frozenset(("move", "copy"))
 _NEW_KEY = frozenset(("add", "move", "copy"))
+_INT_BOUND = 10**MAX_INT_DIGITS
 
 
 def _copy_plain(value: Any, level: int, limits: StoreLimits) -> Any:
@@ -134,7 +136,11 @@ def _copy_plain(value: Any, level: int, limits: StoreLimits) -> Any:
         if len(value) * 4 > limits.max_string_bytes and utf8_len(value) > limits.max_string_bytes:
             raise _Unusual
         return value
-    if kind is int or kind is bool or value is None:
+    if kind is int:
+        if not -_INT_BOUND < value < _INT_BOUND:
+            raise _Unusual
+        return value
+    if kind is bool or value is None:
         return value
     if kind is float:
         if not math.isfinite(value):
@@ -271,6 +277,16 @@ def prepare_value(path: Any, value: Any, limits: StoreLimits) -> tuple[list[str]
         LimitExceededError: A limit is exceeded.
     """
     tokens = parse_path(path)
+    # Missing parents are created as objects, so a value at a pointer of n
+    # tokens sits under n containers: check that before anything walks the
+    # path (a 10,000-token pointer must fail here, not in a recursion).
+    if len(tokens) > limits.max_depth:
+        raise LimitExceededError(
+            "max_depth",
+            len(tokens),
+            limits.max_depth,
+            format_pointer(tokens[: limits.max_depth + 1]),  # where the limit is crossed
+        )
     if not tokens and not isinstance(value, dict):
         raise ValidationError(
             "/", f"the state root must be a JSON object, got {type(value).__name__}"
@@ -386,6 +402,8 @@ def replace_with(state: State, target: State, limits: StoreLimits) -> Applied:
         LimitExceededError: ``target`` breaks a limit.
         ValidationError: ``target`` is not pure JSON.
     """
+    # Checked first: diff() recurses, so the depth must be known bounded.
+    check_state(target, limits)
     ops = diff(state, target)
     if len(ops) > limits.max_ops_per_patch:
         ops = [{"op": "replace", "path": "", "value": target}]

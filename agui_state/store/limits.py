@@ -65,6 +65,9 @@ class StoreLimits:
             depth 1 (default 64, at most :data:`MAX_DEPTH_CAP`).
         max_key_bytes: Maximum UTF-8 bytes of any object key (default 1 KiB).
         max_string_bytes: Maximum UTF-8 bytes of any string value (default 1 MiB).
+        max_metadata_bytes: Maximum size of one version's or snapshot's
+            metadata as compact UTF-8 JSON (default 64 KiB). Metadata is
+            stored with every version, so it is bounded like the state.
     """
 
     max_state_bytes: int = 16 * 1024 * 1024
@@ -72,6 +75,7 @@ class StoreLimits:
     max_depth: int = 64
     max_key_bytes: int = 1024
     max_string_bytes: int = 1024 * 1024
+    max_metadata_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
         _int_field("limits.max_state_bytes", self.max_state_bytes, 2)  # "{}" is 2 bytes
@@ -83,6 +87,7 @@ class StoreLimits:
             )
         _int_field("limits.max_key_bytes", self.max_key_bytes, 1)
         _int_field("limits.max_string_bytes", self.max_string_bytes, 1)
+        _int_field("limits.max_metadata_bytes", self.max_metadata_bytes, 2)  # "{}"
 
 
 @dataclass(frozen=True)
@@ -224,10 +229,11 @@ def check_metadata(metadata: Any, limits: StoreLimits, what: str = "metadata") -
     """Validate version or snapshot metadata and return a private copy.
 
     ``None`` gives ``{}``. Metadata must be a dict of JSON values, nested no
-    deeper than ``max_depth``.
+    deeper than ``max_depth``, at most ``max_metadata_bytes`` of compact JSON.
 
     Raises:
         ValidationError: Naming the offending key.
+        LimitExceededError: ``max_metadata_bytes`` is exceeded.
     """
     if metadata is None:
         return {}
@@ -243,5 +249,8 @@ def check_metadata(metadata: Any, limits: StoreLimits, what: str = "metadata") -
     except ValidationError as exc:
         field_name = exc.field if exc.field not in ("", "/") else ""
         raise ValidationError(f"{what}{field_name}", exc.reason) from exc
+    size = json_size(metadata)
+    if size > limits.max_metadata_bytes:
+        raise LimitExceededError("max_metadata_bytes", size, limits.max_metadata_bytes, what)
     copied: dict[str, Any] = copy_json(metadata)
     return copied

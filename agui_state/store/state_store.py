@@ -93,6 +93,12 @@ class StateStore:
             version shares its delta and checkpoint with the store: treat it
             as read-only. The hook must not write to this store.
         on_snapshot: Same, for :meth:`create_snapshot`.
+        before_write: Called under the write lock at the start of every
+            write, before the current head is read; it may reload the store
+            (:meth:`load_history`); raising aborts the write.
+        lock: The re-entrant lock serializing writers (default: a new
+            one). An owner shares its own lock to exclude writes, by any
+            route, while it reloads.
 
     Versions returned by :meth:`get_version` and :meth:`history` are private
     copies; every ``checkpoint_interval``-th one carries a copy of the full
@@ -114,6 +120,8 @@ class StateStore:
         logger: logging.Logger | None = None,
         on_version: Callable[[StateVersion], None] | None = None,
         on_snapshot: Callable[[StateSnapshot], None] | None = None,
+        before_write: Callable[[], None] | None = None,
+        lock: threading.RLock | None = None,
     ) -> None:
         self._state_id = validate_state_id(state_id)
         if options is None:
@@ -126,7 +134,11 @@ class StateStore:
         self._log = logger or logging.getLogger(__name__)
         self._on_version = on_version
         self._on_snapshot = on_snapshot
-        self._lock = threading.RLock()  # serializes writers
+        # Serializes writers. An owner (a persistent store) may share its own
+        # re-entrant lock, so that its reloads and every write through this
+        # store, by whatever route, exclude each other.
+        self._lock = lock if lock is not None else threading.RLock()
+        self._before_write = before_write
         self._writing = False  # guards against writes from inside a hook
         self._history_lock = threading.Lock()  # history/snapshot readers vs publish
         self._history = History(state_id, options.checkpoint_interval, options.max_history)
@@ -267,6 +279,10 @@ class StateStore:
                 raise TransactionError(
                     f"state {self._state_id!r}: a hook must not write to its own store"
                 )
+            if self._before_write is not None:
+                # May reload the history (adopting a version whose write
+                # outcome was unknown): before the head is read.
+                self._before_write()
             self._writing = True
             try:
                 head = self._head

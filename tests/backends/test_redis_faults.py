@@ -300,7 +300,9 @@ def test_server_restart_mid_stream_loses_no_acknowledged_write(tmp_path: Path) -
         store.close()
     try:
         assert not thread.is_alive()
-        assert failures, "the restart should have been visible as BackendUnavailableError"
+        # A write in flight at the restart may still fail, or be resolved as
+        # stored by asking the backend for its version id (issue 10): either
+        # way a failure is only ever "unavailable", never a lost write.
         assert all(isinstance(exc, BackendUnavailableError) for exc in failures)
         with create_backend(url) as backend:
             state = backend.get_state("stream")

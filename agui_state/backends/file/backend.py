@@ -51,6 +51,7 @@ from agui_state.backends.base import (
     HeadTracker,
     StorageBackend,
     Write,
+    check_history_args,
     validate_state_id,
 )
 from agui_state.backends.file.index import StateIndex
@@ -339,6 +340,7 @@ class FileBackend(StorageBackend):
     ) -> list[StateVersion]:
         self._check()
         validate_state_id(state_id)
+        check_history_args(limit, before)
         with self._files.log(state_id) as lg:
             if lg is None:
                 raise NotFoundError("state", state_id)

@@ -91,6 +91,7 @@ from agui_state.backends.base import (
     StorageBackend,
     Write,
     check_consecutive,
+    check_history_args,
     validate_state_id,
 )
 from agui_state.backends.redis.codec import (
@@ -400,6 +401,7 @@ class RedisBackend(StorageBackend):
     ) -> list[StateVersion]:
         self._check()
         sk = self.keys.state(validate_state_id(state_id))
+        check_history_args(limit, before)
         top = "+inf" if before is None else f"({before}"
         raws = self._conn.call(
             f"get_version_history {state_id!r}",

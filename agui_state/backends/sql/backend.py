@@ -36,6 +36,7 @@ from agui_state.backends.base import (
     Checkpoint,
     StorageBackend,
     Write,
+    check_history_args,
     validate_state_id,
 )
 from agui_state.backends.sql import writes as writes_mod
@@ -410,6 +411,7 @@ class SQLBackend(TransactionRunner, StorageBackend):
         self, state_id: str, limit: int = 50, before: int | None = None
     ) -> list[StateVersion]:
         validate_state_id(state_id)
+        check_history_args(limit, before)
         found: list[StateVersion] = []
         if limit > 0:
             v = self._tables.versions
