@@ -1,0 +1,211 @@
+"""Real-browser fixtures: a private JupyterLab 4 / Notebook 7 server and Debian's chromium.
+
+One server and one browser per test session (starting them costs most of the
+time); one browser context and page per test. Everything a test shows is kept
+as screenshots in ``tests/browser/artifacts/`` (or ``$AGUI_STATE_BROWSER_ARTIFACTS``),
+named after the test, with the server log and each page's console errors.
+
+When chromium, Playwright, JupyterLab, Notebook 7 or anywidget is missing, the
+tests skip with that reason, except under ``CI=true``, where they fail: CI must
+run them. Playwright's own browser download is not used; point
+``AGUI_STATE_CHROMIUM`` at another chromium binary if it is not
+``/usr/bin/chromium``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import pytest
+
+from tests.conftest import IN_CI
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+    from tests.browser.notebook import UI, OpenNotebook
+    from tests.browser.server import JupyterServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("AGUI_STATE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(
+    os.environ.get("AGUI_STATE_BROWSER_ARTIFACTS", Path(__file__).resolve().parent / "artifacts")
+)
+VIEWPORT = {"width": 1440, "height": 1000}
+
+# Python packages the browser tests need, with what installs them.
+_PACKAGES = {
+    "playwright": "playwright (dev extra)",
+    "jupyterlab": "JupyterLab 4 (dev extra)",
+    "notebook": "Notebook 7 (dev extra)",
+    "anywidget": "anywidget (jupyter extra)",
+    "nbformat": "nbformat (dev extra)",
+}
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Skip (locally) or fail (in CI) because part of the browser stack is missing."""
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser_stack() -> None:
+    """Check that chromium and the Python packages of the browser tests are installed."""
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        _unavailable(
+            f"chromium not found at {CHROMIUM} (apt-get install chromium, "
+            "or point AGUI_STATE_CHROMIUM at a chromium binary)"
+        )
+    for module, what in _PACKAGES.items():
+        if importlib.util.find_spec(module) is None:
+            _unavailable(f"{what} is not installed: pip install -e '.[all,dev]'")
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """The folder screenshots and logs are written to."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def jupyter_server(
+    browser_stack: None, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
+) -> Iterator[JupyterServer]:
+    """A private JupyterLab 4 server (with Notebook 7) for the whole session."""
+    from tests.browser.server import start_jupyter_server
+
+    server = start_jupyter_server(
+        REPO_ROOT, tmp_path_factory.mktemp("jupyter"), artifacts_dir / "jupyter-server.log"
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(browser_stack: None) -> Iterator[Browser]:
+    """Debian's chromium, headless, driven by Playwright, for the whole session."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class PageEvents:
+    """What a page did besides rendering: JavaScript dialogs (``alert``), errors, console errors."""
+
+    dialogs: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+
+def _test_name(request: pytest.FixtureRequest) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+
+
+@pytest.fixture
+def page_events() -> PageEvents:
+    """The events recorded on this test's page."""
+    return PageEvents()
+
+
+@pytest.fixture
+def page(
+    chromium: Browser, page_events: PageEvents, request: pytest.FixtureRequest, artifacts_dir: Path
+) -> Iterator[Page]:
+    """A fresh browser context and page for one test; dialogs are dismissed and recorded."""
+    context = chromium.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+
+    def on_dialog(dialog: object) -> None:
+        page_events.dialogs.append(f"{dialog.type}: {dialog.message}")  # type: ignore[attr-defined]
+        dialog.dismiss()  # type: ignore[attr-defined]
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda error: page_events.page_errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: (
+            page_events.console_errors.append(message.text) if message.type == "error" else None
+        ),
+    )
+    try:
+        yield page
+    finally:
+        log = artifacts_dir / f"{_test_name(request)}--console.log"
+        lines = [f"dialog: {d}" for d in page_events.dialogs]
+        lines += [f"pageerror: {e}" for e in page_events.page_errors]
+        lines += [f"console.error: {e}" for e in page_events.console_errors]
+        log.write_text("\n".join(lines) + "\n" if lines else "")
+        context.close()
+
+
+OpenNotebookFactory = Callable[..., "OpenNotebook"]
+
+
+@pytest.fixture
+def open_nb(
+    jupyter_server: JupyterServer,
+    page: Page,
+    request: pytest.FixtureRequest,
+    artifacts_dir: Path,
+) -> Iterator[OpenNotebookFactory]:
+    """Write a notebook with the given cells into the server root and open it.
+
+    Call it as ``open_nb(cells, ui="lab")`` (``ui="notebook"`` for Notebook 7);
+    it returns an :class:`~tests.browser.notebook.OpenNotebook` whose kernel is
+    idle. At the end of the test a last screenshot is taken and the test's
+    kernels are shut down.
+    """
+    from tests.browser.notebook import open_notebook, write_notebook
+
+    name = _test_name(request)
+    for stale in artifacts_dir.glob(f"{name}--*.png"):
+        stale.unlink()
+    opened: list[OpenNotebook] = []
+
+    def open_(cells: Sequence[str], ui: UI = "lab", filename: str | None = None) -> OpenNotebook:
+        path = write_notebook(jupyter_server.root, filename or f"{name}-{len(opened)}.ipynb", cells)
+        notebook = open_notebook(
+            page, jupyter_server, path, ui, artifacts=artifacts_dir, test_name=name
+        )
+        opened.append(notebook)
+        return notebook
+
+    try:
+        yield open_
+    finally:
+        for notebook in opened:
+            # The page may be gone after a failure; the test's own error says why.
+            with contextlib.suppress(Exception):
+                notebook.screenshot("end")
+            session = jupyter_server.session_for(notebook.path)
+            if session is not None:
+                jupyter_server.api("DELETE", f"sessions/{session['id']}")
