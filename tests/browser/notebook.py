@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import nbformat
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 from tests.browser.server import JupyterServer
 
@@ -147,7 +147,7 @@ class OpenNotebook:
         self._wait_cells([index], timeout)
         return index
 
-    def output(self, index: int) -> Any:
+    def output(self, index: int) -> Locator:
         """A locator for the output area of cell ``index``."""
         return self.page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea")
 
@@ -156,6 +156,14 @@ class OpenNotebook:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")
         path = self.artifacts / f"{self.test_name}--{safe}.png"
         self.page.screenshot(path=str(path))
+        self.screenshots.append(path)
+        return path
+
+    def screenshot_of(self, locator: Locator, label: str) -> Path:
+        """Save a screenshot of one element (scrolled into view) as ``<test>--<label>.png``."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")
+        path = self.artifacts / f"{self.test_name}--{safe}.png"
+        locator.screenshot(path=str(path))
         self.screenshots.append(path)
         return path
 

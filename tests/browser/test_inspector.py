@@ -1,0 +1,287 @@
+"""The state inspector in a real browser: JupyterLab 4 and Notebook 7 in chromium.
+
+Each test seeds a file store from this process, opens a notebook whose cell
+shows ``StateInspector`` on it, drives the widget with clicks and typing, and
+asserts on what the page shows, and for writes on what the backend holds
+(read from this process, not through the widget).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from agui_state import PersistentStateStore, create_backend
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator
+
+    from tests.browser.conftest import OpenNotebookFactory, PageEvents
+    from tests.browser.notebook import OpenNotebook
+
+pytestmark = pytest.mark.browser
+
+STATE_ID = "cart-thread"
+OTHER_ID = "other-thread"
+
+# Untrusted content: each would run script or create elements if a view used innerHTML.
+XSS_IMG = "<img src=x onerror=alert(1)>"
+# Short enough for the tree's one-line previews, and free of quotes (JSON would escape them).
+XSS_FLAG = "<img src=x onerror=window.__x1=1>"
+XSS_SCRIPT = "<script>window.__x2=1</script>"
+XSS_KEY = "<b id=agui-bold>bold key</b>"
+
+
+@dataclass
+class Seeded:
+    """A file store with a known history."""
+
+    url: str
+    head: int
+    snapshot_id: str
+    snapshot_version: int
+    snapshot_state: Any
+
+    def backend_head(self) -> tuple[int, Any]:
+        """The head version and document of :data:`STATE_ID`, read from the backend now."""
+        backend = create_backend(self.url)
+        try:
+            return backend.head_version(STATE_ID), backend.get_state(STATE_ID)
+        finally:
+            backend.close()
+
+
+def seed_store(folder: Path) -> Seeded:
+    """Seed ``folder`` with two states; :data:`STATE_ID` has 6 versions and a snapshot at v2.
+
+    Versions of :data:`STATE_ID`:
+        1 ``/cart`` created (run-1); 2 tea added, total 7 (run-1), snapshot "after run 1";
+        3 total 6.3 (run-2); 4 ``/note`` and ``/notes`` hold markup (run-2);
+        5 ``/user/name`` (run-3); 6 total 99 (run-3).
+    """
+    url = f"file://{folder}"
+    with PersistentStateStore(url, state_id=STATE_ID) as store:
+        store.set("/cart", {"items": [], "total": 0}, metadata={"run_id": "run-1"})
+        store.apply_patch(
+            [
+                {"op": "add", "path": "/cart/items/-", "value": {"id": "i1", "sku": "tea"}},
+                {"op": "replace", "path": "/cart/total", "value": 7},
+            ],
+            metadata={"run_id": "run-1"},
+        )
+        snapshot = store.create_persistent_snapshot(label="after run 1")
+        store.apply_patch(
+            [{"op": "replace", "path": "/cart/total", "value": 6.3}], metadata={"run_id": "run-2"}
+        )
+        store.apply_patch(
+            [
+                {"op": "add", "path": "/note", "value": XSS_IMG},
+                {"op": "add", "path": "/notes", "value": {XSS_KEY: [XSS_FLAG, XSS_SCRIPT]}},
+            ],
+            metadata={"run_id": "run-2"},
+        )
+        store.set("/user", {"name": "Ada"}, metadata={"run_id": "run-3"})
+        head = store.apply_patch(
+            [{"op": "replace", "path": "/cart/total", "value": 99}], metadata={"run_id": "run-3"}
+        )
+    with PersistentStateStore(url, state_id=OTHER_ID) as other:
+        other.set("/greeting", "hello")
+    return Seeded(url, head.number, snapshot.id, snapshot.version, snapshot.state)
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Seeded:
+    """A freshly seeded file store for one test."""
+    return seed_store(tmp_path / "store")
+
+
+def inspector_cells(seeded: Seeded) -> list[str]:
+    """The notebook: open the inspector on the seeded store, selecting :data:`STATE_ID`."""
+    return [
+        "from agui_state.jupyter import StateInspector\n"
+        f"inspector = StateInspector({seeded.url!r}, state_id={STATE_ID!r})\n"
+        "inspector"
+    ]
+
+
+def open_inspector(
+    open_nb: OpenNotebookFactory, seeded: Seeded, ui: str = "lab"
+) -> tuple[OpenNotebook, Locator]:
+    """Open the notebook, run it, and return it with the rendered inspector (waited for)."""
+    from playwright.sync_api import expect
+
+    nb: OpenNotebook = open_nb(inspector_cells(seeded), ui=ui)
+    nb.run_all()
+    widget = nb.page.get_by_test_id("inspector")
+    expect(widget).to_be_visible()
+    expect(widget.get_by_test_id("version-label")).to_have_text(
+        f"version {seeded.head} of {seeded.head}"
+    )
+    return nb, widget
+
+
+def log_versions(widget: Locator) -> list[int]:
+    """The version numbers of the log rows shown, in order."""
+    rows = widget.get_by_test_id("log-row")
+    return [int(v) for v in rows.evaluate_all("rows => rows.map(r => r.dataset.version)")]
+
+
+# ------------------------------------------------------------------ the tests
+
+
+def test_clicking_a_version_shows_its_change_in_the_diff_tab(
+    open_nb: OpenNotebookFactory, seeded: Seeded
+) -> None:
+    from playwright.sync_api import expect
+
+    nb, widget = open_inspector(open_nb, seeded)
+    nb.screenshot_of(widget, "opened")
+    assert log_versions(widget) == [6, 5, 4, 3, 2, 1]
+
+    widget.locator('[data-testid="log-row"][data-version="3"]').click()
+    expect(widget.get_by_test_id("version-label")).to_have_text(f"version 3 of {seeded.head}")
+    widget.get_by_test_id("tab-diff").click()
+
+    rows = widget.get_by_test_id("diff-row")
+    expect(rows).to_have_count(1)
+    change = rows.first
+    expect(change).to_have_attribute("data-op", "replace")
+    expect(change).to_have_attribute("data-path", "/cart/total")
+    expect(change.get_by_test_id("diff-old")).to_have_text("7")
+    expect(change.get_by_test_id("diff-new")).to_have_text("6.3")
+    nb.screenshot_of(widget, "diff-version-3")
+
+    # Another version, another change: the tab follows the selection.
+    widget.locator('[data-testid="log-row"][data-version="5"]').click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-path", "/user")
+    expect(rows.first).to_have_attribute("data-op", "add")
+    expect(rows.first.get_by_test_id("diff-new")).to_contain_text("Ada")
+    nb.screenshot_of(widget, "diff-version-5")
+
+
+def test_log_filters_shrink_the_log(open_nb: OpenNotebookFactory, seeded: Seeded) -> None:
+    from playwright.sync_api import expect
+
+    nb, widget = open_inspector(open_nb, seeded)
+    rows = widget.get_by_test_id("log-row")
+    expect(rows).to_have_count(6)
+
+    widget.get_by_test_id("log-path-filter").fill("/user")
+    expect(rows).to_have_count(1)
+    assert log_versions(widget) == [5]
+    nb.screenshot_of(widget, "path-filter")
+
+    widget.get_by_test_id("log-path-filter").fill("")
+    expect(rows).to_have_count(6)
+    widget.get_by_test_id("log-run-filter").fill("run-2")
+    expect(rows).to_have_count(2)
+    assert log_versions(widget) == [4, 3]
+    nb.screenshot_of(widget, "run-filter")
+
+
+def test_search_finds_and_highlights_state_values(
+    open_nb: OpenNotebookFactory, seeded: Seeded
+) -> None:
+    from playwright.sync_api import expect
+
+    nb, widget = open_inspector(open_nb, seeded)
+    # Collapsed at first: the matching leaf is not shown until the search opens its parents.
+    expect(widget.locator('[data-testid="tree-row"][data-path="/cart/items/0/sku"]')).to_have_count(
+        0
+    )
+
+    widget.get_by_test_id("search-input").fill("tea")
+    expect(widget.get_by_test_id("search-count")).to_have_text("1 match")
+    hits = widget.get_by_test_id("search-hit")
+    expect(hits).to_have_count(1)
+    expect(hits.first).to_have_text("tea")
+    leaf = widget.locator('[data-testid="tree-row"][data-path="/cart/items/0/sku"]')
+    expect(leaf).to_be_visible()
+    expect(leaf.get_by_test_id("search-hit")).to_have_text("tea")
+    nb.screenshot_of(widget, "search-tea")
+
+    # Keys match too, case-insensitively.
+    widget.get_by_test_id("search-input").fill("NAME")
+    expect(widget.get_by_test_id("search-count")).to_have_text("1 match")
+    expect(
+        widget.locator('[data-testid="tree-row"][data-path="/user/name"]').get_by_test_id(
+            "search-hit"
+        )
+    ).to_have_text("name")
+
+
+def test_restore_goes_through_the_confirm_step_and_moves_the_backend_head(
+    open_nb: OpenNotebookFactory, seeded: Seeded
+) -> None:
+    from playwright.sync_api import expect
+
+    nb, widget = open_inspector(open_nb, seeded)
+    widget.get_by_test_id("tab-snapshots").click()
+    snapshot = widget.locator(
+        f'[data-testid="snapshot-row"][data-snapshot-id="{seeded.snapshot_id}"]'
+    )
+    expect(snapshot).to_contain_text("after run 1")
+    confirm_box = widget.get_by_test_id("confirm-box")
+
+    # Asking is not doing: cancel leaves the backend alone.
+    snapshot.get_by_test_id("restore-button").click()
+    expect(confirm_box.get_by_test_id("confirm-button")).to_be_visible()
+    nb.screenshot_of(widget, "confirm-asked")
+    assert seeded.backend_head()[0] == seeded.head
+    confirm_box.get_by_test_id("cancel-button").click()
+    expect(confirm_box).to_be_hidden()
+    assert seeded.backend_head()[0] == seeded.head
+
+    snapshot.get_by_test_id("restore-button").click()
+    confirm_box.get_by_test_id("confirm-button").click()
+    expect(confirm_box).to_be_hidden()
+    expect(widget.get_by_test_id("message-box")).to_contain_text(str(seeded.head + 1))
+    expect(widget.get_by_test_id("error-box")).to_be_hidden()
+    head, document = seeded.backend_head()
+    assert head == seeded.head + 1
+    assert document == seeded.snapshot_state
+    assert document["cart"]["total"] == 7
+    # The view follows: a new head, with the restore in the log.
+    expect(widget.get_by_test_id("version-label")).to_contain_text(f"of {head}")
+    expect(widget.locator(f'[data-testid="log-row"][data-version="{head}"]')).to_be_visible()
+    nb.screenshot_of(widget, "restored")
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_markup_in_state_is_shown_as_text_and_never_runs(
+    open_nb: OpenNotebookFactory, seeded: Seeded, page_events: PageEvents, ui: str
+) -> None:
+    from playwright.sync_api import expect
+
+    nb, widget = open_inspector(open_nb, seeded, ui=ui)
+    expect(widget.get_by_test_id("source-label")).to_contain_text(seeded.url)
+    note = widget.locator('[data-testid="tree-row"][data-path="/note"]')
+    expect(note).to_contain_text(XSS_IMG)
+
+    # Through the search path (text split around <mark>s) the markup stays text.
+    widget.get_by_test_id("search-input").fill("onerror")
+    expect(widget.get_by_test_id("search-count")).to_have_text("2 matches")
+    notes = widget.locator('[data-testid="tree-row"][data-path^="/notes/"]')
+    expect(notes.filter(has_text=XSS_FLAG)).to_have_count(1)
+    expect(widget.get_by_test_id("tree-row").filter(has_text=XSS_KEY)).to_have_count(1)
+    expect(notes.filter(has_text=XSS_SCRIPT)).to_have_count(1)
+    nb.screenshot_of(widget, "state-search")
+
+    # The log summary, the Diff and the Patch tabs of the version that wrote it.
+    widget.locator('[data-testid="log-row"][data-version="4"]').click()
+    widget.get_by_test_id("tab-diff").click()
+    expect(widget.get_by_test_id("diff-new").filter(has_text=XSS_IMG)).to_have_count(1)
+    widget.get_by_test_id("tab-patch").click()
+    expect(widget.get_by_test_id("patch-row").filter(has_text=XSS_IMG)).to_have_count(1)
+    nb.screenshot_of(widget, "patch")
+
+    # Nothing was interpreted: no element from the markup exists, no handler ran.
+    assert widget.locator("img, script, b, iframe").count() == 0
+    assert nb.page.locator('img[src="x"], #agui-bold').count() == 0
+    flags = nb.page.evaluate("() => [window.__x1 ?? null, window.__x2 ?? null]")
+    assert flags == [None, None]
+    assert page_events.dialogs == []
