@@ -58,24 +58,30 @@ _PACKAGES = {
 }
 
 
-def _unavailable(reason: str) -> NoReturn:
+def _unavailable(reason: str, in_ci: bool) -> NoReturn:
     """Skip (locally) or fail (in CI) because part of the browser stack is missing."""
-    if IN_CI:
+    if in_ci:
         pytest.fail(f"CI=true and {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def check_browser_stack(chromium: Path = CHROMIUM, *, in_ci: bool = IN_CI) -> None:
+    """Skip (locally) or fail (under ``CI=true``) unless chromium and the packages are there."""
+    if not (chromium.is_file() and os.access(chromium, os.X_OK)):
+        _unavailable(
+            f"chromium not found at {chromium} (apt-get install chromium, "
+            "or point AGUI_STATE_CHROMIUM at a chromium binary)",
+            in_ci,
+        )
+    for module, what in _PACKAGES.items():
+        if importlib.util.find_spec(module) is None:
+            _unavailable(f"{what} is not installed: pip install -e '.[all,dev]'", in_ci)
 
 
 @pytest.fixture(scope="session")
 def browser_stack() -> None:
     """Check that chromium and the Python packages of the browser tests are installed."""
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        _unavailable(
-            f"chromium not found at {CHROMIUM} (apt-get install chromium, "
-            "or point AGUI_STATE_CHROMIUM at a chromium binary)"
-        )
-    for module, what in _PACKAGES.items():
-        if importlib.util.find_spec(module) is None:
-            _unavailable(f"{what} is not installed: pip install -e '.[all,dev]'")
+    check_browser_stack()
 
 
 @pytest.fixture(scope="session")
