@@ -55,7 +55,7 @@ def load(path: Path) -> dict[str, StateStore]:
             current = appliers.setdefault(thread, EventApplier(StateStore(thread)))
         assert current is not None, "an event before the first RUN_STARTED"
         current.apply(event)
-    return {thread: applier.store for thread, applier in appliers.items()}  # type: ignore[misc]
+    return {thread: applier.store for thread, applier in appliers.items()}
 
 
 def first_mismatch(store: StateStore) -> tuple[int, str | None] | None:
