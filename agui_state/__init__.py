@@ -27,11 +27,10 @@ from agui_state.errors import (
     TransactionError,
     ValidationError,
 )
-from agui_state.limits import StoreLimits, StoreOptions
 from agui_state.migration import export_data, import_data, migrate
 from agui_state.models import StateSnapshot, StateVersion
 from agui_state.persistent import PersistentStateStore, PersistentTransaction
-from agui_state.store import StateChange, StateStore, StoreTransaction
+from agui_state.store import StateChange, StateStore, StoreLimits, StoreOptions, StoreTransaction
 
 __version__ = "0.1.0"
 
