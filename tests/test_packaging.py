@@ -76,3 +76,18 @@ def test_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"importing agui_state imported: {out.stdout.strip()}"
+
+
+def test_jupyter_layer_imports_pandas_only_when_a_frame_is_built() -> None:
+    # The inspector and the magics import agui_state.jupyter at load time:
+    # pandas (and the widget stack) must wait until a frame is really built.
+    heavy = ["pandas", "ipywidgets", "IPython", "redis", "psycopg"]
+    code = (
+        "import sys, agui_state.jupyter, agui_state.cards; "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules)); "
+        "from agui_state import StateStore; "
+        "agui_state.jupyter.history_frame(StateStore('s')); "
+        "print('pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["", "True"], out.stdout
