@@ -22,6 +22,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 from agui_state.jupyter.diff import StateDiff, diff
 from agui_state.jupyter.frames import history_frame, states_frame
 from agui_state.jupyter.ops import summarize_ops, touched_paths
@@ -29,11 +31,22 @@ from agui_state.jupyter.source import StateSource, open_source
 
 __all__ = [
     "StateDiff",
+    "StateInspector",
     "StateSource",
     "diff",
     "history_frame",
+    "inspect",
     "open_source",
     "states_frame",
     "summarize_ops",
     "touched_paths",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: importing agui_state.jupyter must not import anywidget.
+    if name in ("StateInspector", "inspect"):
+        from agui_state.jupyter import inspector
+
+        return getattr(inspector, name)
+    raise AttributeError(f"module 'agui_state.jupyter' has no attribute {name!r}")
