@@ -5,14 +5,39 @@ A notebook declares the servers it needs in its metadata
 ``tests/servers/notebooks.py``). When one is unreachable, its cells are skipped
 with the reason, unless ``CI=true``: then they run and fail, so CI never passes
 by skipping quietly.
+
+``00_start_here`` makes its demo store in ``AGUI_STATE_DEMO_DIR``; under test
+that is a fresh temporary folder (the kernels inherit our environment), so a
+reader's own ``notebooks/demo-store`` is never used or changed by a test run.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import IN_CI
 from tests.servers.notebooks import missing_server
+
+
+_DEMO_ROOT: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _DEMO_ROOT
+    if "AGUI_STATE_DEMO_DIR" not in os.environ:
+        _DEMO_ROOT = Path(tempfile.mkdtemp(prefix="agui-demo-"))
+        os.environ["AGUI_STATE_DEMO_DIR"] = str(_DEMO_ROOT / "demo-store")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _DEMO_ROOT is not None:
+        os.environ.pop("AGUI_STATE_DEMO_DIR", None)
+        shutil.rmtree(_DEMO_ROOT, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

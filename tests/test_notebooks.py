@@ -147,9 +147,9 @@ def _empty_where_fresh_has_outputs(committed: Any, fresh: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("path", [p for p in ALL if p != DEBUG_NOTEBOOK], ids=lambda p: p.name)
-def test_notebook_runs_without_errors(path: Path) -> None:
+def test_notebook_runs_without_errors(path: Path, tmp_path: Path) -> None:
     _skip_or_fail_without_servers(path)
-    fresh, problems = execute(path)
+    fresh, problems = execute(path, {"AGUI_STATE_DEMO_DIR": str(tmp_path / "demo-store")})
     problems += _empty_where_fresh_has_outputs(nbformat.read(path, as_version=4), fresh)
     assert problems == [], f"{path.name}:\n" + "\n".join(problems)
 
