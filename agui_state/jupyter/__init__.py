@@ -57,7 +57,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: importing agui_state.jupyter must not import anywidget.
+    # The inspector is imported on first use: anywidget and ipywidgets stay
+    # unimported for users of the frames alone.
     if name in ("StateInspector", "inspect"):
         from agui_state.jupyter import inspector
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["PREVIEW_CHARS", "kind_of", "preview", "pointer_join"]
+__all__ = ["PREVIEW_CHARS", "kind_of", "pointer_join", "preview"]
 
 PREVIEW_CHARS = 300
 """Longest value text sent for one row; the rest is elided with an ellipsis."""

@@ -12,7 +12,6 @@ readable message shown in the widget, never a traceback in the browser.
 from __future__ import annotations
 
 import html
-
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,8 +29,7 @@ try:
     import traitlets as t
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise ImportError(
-        "the state inspector needs anywidget and ipywidgets: "
-        "pip install 'agui-state[jupyter]'"
+        "the state inspector needs anywidget and ipywidgets: pip install 'agui-state[jupyter]'"
     ) from exc
 
 __all__ = ["StateInspector", "inspect"]
@@ -43,7 +41,7 @@ def _static(name: str) -> str:
     return (resources.files("agui_state.jupyter.inspector") / "static" / name).read_text("utf-8")
 
 
-class StateInspector(anywidget.AnyWidget):  # type: ignore[misc]
+class StateInspector(anywidget.AnyWidget):
     """Browse the states of a source, step through versions, diff, restore and fork.
 
     Args:
@@ -182,6 +180,7 @@ class StateInspector(anywidget.AnyWidget):  # type: ignore[misc]
                 self.diff_from = -1 if m.diff_from is None else m.diff_from
                 raise ValidationError("diff_from", f"no version {value} (head is {m.head})")
             m.diff_from = None if value < 0 else value
+            self.diff_from = -1 if m.diff_from is None else value
             self._push_view()
         elif name == "tab":
             if new not in TABS:
@@ -389,6 +388,7 @@ class StateInspector(anywidget.AnyWidget):  # type: ignore[misc]
     # --------------------------------------------------------------- live
     def _on_store_change(self) -> None:
         """A write to the store given: show the new head (runs in the writer's thread)."""
+
         def update() -> None:
             m = self._model
             if m.state_id is not None and m.refresh_head():
@@ -413,18 +413,23 @@ class StateInspector(anywidget.AnyWidget):  # type: ignore[misc]
 
     def close(self) -> None:
         """Stop live updates and polling, close a backend opened from a URL, close the widget."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        # Also reached from Widget.__del__ on an instance whose __init__ failed.
+        if getattr(self, "_unsubscribe", None) is not None:
+            self._unsubscribe()  # type: ignore[misc]
             self._unsubscribe = None
-        if self._poll_stop is not None:
-            self._poll_stop.set()
+        if getattr(self, "_poll_stop", None) is not None:
+            self._poll_stop.set()  # type: ignore[union-attr]
             self._poll_stop = None
-        self._model.reader.close()
+        model = getattr(self, "_model", None)
+        if model is not None:
+            model.reader.close()
         super().close()
 
     # ------------------------------------------------------------- display
     def __repr__(self) -> str:
-        m = self._model
+        m = getattr(self, "_model", None)
+        if m is None:
+            return "StateInspector(unopened)"
         return (
             f"StateInspector(source={m.reader.kind!r}, state_id={m.state_id!r}, "
             f"version={m.version}, head={m.head})"
@@ -481,5 +486,3 @@ def _readable(exc: BaseException) -> str:
 def inspect(source: Any, state_id: str | None = None) -> StateInspector:
     """Open a :class:`StateInspector` on ``source`` (see its arguments)."""
     return StateInspector(source, state_id)
-
-

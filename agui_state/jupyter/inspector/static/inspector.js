@@ -238,11 +238,11 @@ function render({ model, el }) {
   const step = (delta) => send("step", { delta });
   const travel = h(
     "div", { cls: "agui-travel" },
-    h("button", { testid: "step-first", text: "⏮", title: "first", onclick: () => set("version", 0) }),
+    h("button", { testid: "step-first", text: "|◀", title: "first", onclick: () => set("version", 0) }),
     h("button", { testid: "step-back", text: "◀", title: "previous version", onclick: () => step(-1) }),
     slider,
     h("button", { testid: "step-forward", text: "▶", title: "next version", onclick: () => step(1) }),
-    h("button", { testid: "step-last", text: "⏭", title: "head", onclick: () => set("version", model.get("head")) }),
+    h("button", { testid: "step-last", text: "▶|", title: "head", onclick: () => set("version", model.get("head")) }),
     versionLabel,
     h("button", { testid: "fork-button", text: "fork here", title: "new state from this version", onclick: () => send("fork") }),
   );
