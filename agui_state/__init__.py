@@ -9,6 +9,8 @@ Importing this package is light: optional drivers (redis, psycopg, pandas,
 ipywidgets, ag_ui) are imported only by the modules that need them.
 """
 
+from typing import Any
+
 from agui_state.backends import StorageBackend, create_backend, register_backend
 from agui_state.config import FileOptions, PostgreSQLOptions, RedisOptions, StorageConfig
 from agui_state.errors import (
@@ -27,13 +29,27 @@ from agui_state.errors import (
     TransactionError,
     ValidationError,
 )
-from agui_state.limits import StoreLimits, StoreOptions
 from agui_state.migration import export_data, import_data, migrate
 from agui_state.models import StateSnapshot, StateVersion
 from agui_state.persistent import PersistentStateStore, PersistentTransaction
-from agui_state.store import StateChange, StateStore, StoreTransaction
+from agui_state.store import StateChange, StateStore, StoreLimits, StoreOptions, StoreTransaction
 
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext agui_state``: register the ``%state`` magics (IPython imported only here)."""
+    from agui_state.jupyter.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext agui_state``: close the magics' connections and remove ``%state``."""
+    from agui_state.jupyter.magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
 
 __all__ = [
     "BackendTimeoutError",

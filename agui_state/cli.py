@@ -35,7 +35,7 @@ def _dump(value: Any) -> str:
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from agui_state.persistent import PersistentStateStore
+    from agui_state.persistent.state_store import PersistentStateStore
 
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="agui-state-demo-"))
     url = f"file://{base.resolve()}"
@@ -104,7 +104,7 @@ def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
-    from agui_state.migration import export_data
+    from agui_state.migration.transfer import export_data
 
     with _open_backend(args.url) as backend:
         dump = export_data(backend, state_ids=args.state_id or None)
@@ -117,7 +117,7 @@ def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
-    from agui_state.migration import import_data
+    from agui_state.migration.transfer import import_data
 
     source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
     with source:
@@ -129,7 +129,7 @@ def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
-    from agui_state.migration import migrate
+    from agui_state.migration.transfer import migrate
 
     report = migrate(
         args.source, args.destination, state_ids=args.state_id or None, progress=args.progress

@@ -17,13 +17,13 @@ states and the leaf of ``bench_patch.py``). Measured on each database:
 
   - the **raw driver** (psycopg 3 / stdlib ``sqlite3``) doing the same durable
     writes with the same statements and round trips. One version costs the SQL
-    backend on PostgreSQL (``agui_state/backends/_sql_hot.py``) one
+    backend on PostgreSQL (``agui_state/backends/sql/hot.py``) one
     autocommitted statement, ``WITH moved AS (UPDATE states SET head = n,
     updated_at = ... WHERE state_id = ... AND head = n - 1 RETURNING state_id)
     INSERT INTO versions (...) SELECT ... FROM moved CROSS JOIN (VALUES
     (...))``: 1 round trip, as agui-state makes (its pool checks connections
     on checkout without a round trip). On SQLite
-    (``agui_state/backends/_sql_writes.py``): ``BEGIN IMMEDIATE``, ``UPDATE
+    (``agui_state/backends/sql/writes.py``): ``BEGIN IMMEDIATE``, ``UPDATE
     states ... RETURNING head``, ``INSERT`` of the version row, ``COMMIT``.
     Every ``checkpoint_interval``-th version also carries the full state,
     stored once in the version row (the states row refers to it). The raw tables are created by the

@@ -8,11 +8,35 @@ timestamps are masked by notebooks/sanitize.cfg).
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+
+KERNEL_LOG = re.compile(r"^\[IPKernelApp\] (WARNING|INFO|DEBUG)\b.*\n?", re.MULTILINE)
+
+
+def drop_kernel_log(nb: nbformat.NotebookNode) -> None:
+    """Remove the kernel's own start-up log lines that can race into a cell's stderr.
+
+    ipykernel may print "Kernel is running over TCP without encryption" after
+    its stderr is already forwarded to the notebook; stored in a cell, nbval
+    would then expect it on every run.
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.outputs:
+            if output.output_type == "stream" and output.name == "stderr":
+                output.text = KERNEL_LOG.sub("", output.text)
+                if not output.text:
+                    continue
+            kept.append(output)
+        cell.outputs = kept
 
 
 def main(paths: list[str]) -> int:
@@ -25,6 +49,7 @@ def main(paths: list[str]) -> int:
             kernel_name="python3",
             resources={"metadata": {"path": str(path.parent)}},
         ).execute()
+        drop_kernel_log(nb)
         nbformat.write(nb, path)
         print(f"executed {path}")
     return 0

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from agui_state._writer import WriteBehindQueue
 from agui_state.backends import create_backend
 from agui_state.errors import BackendTimeoutError, StorageError
 from agui_state.persistent import PersistentStateStore
+from agui_state.persistent.writer import WriteBehindQueue
 from agui_state.store import StateStore
 from tests.test_persistent_support import FailingBackend, assert_gap_free
 

@@ -17,8 +17,8 @@ from agui_state.errors import (
     ValidationError,
 )
 from agui_state.ids import MAX_STATE_ID_LENGTH, validate_state_id
-from agui_state.limits import MAX_DEPTH_CAP, StoreLimits, StoreOptions
 from agui_state.store import StateStore
+from agui_state.store.limits import MAX_DEPTH_CAP, StoreLimits, StoreOptions
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import agui_state._store_history as store_history_module
+import agui_state.store.versions as store_history_module
 from agui_state.errors import (
     LimitExceededError,
     NotFoundError,
@@ -17,10 +17,10 @@ from agui_state.errors import (
     TransactionError,
     ValidationError,
 )
-from agui_state.limits import StoreLimits, StoreOptions
 from agui_state.models import StateSnapshot, StateVersion
 from agui_state.patch import apply_patch
 from agui_state.store import StateStore
+from agui_state.store.limits import StoreLimits, StoreOptions
 
 
 def make(k: int = 5, max_history: int | None = None, **limits: int) -> StateStore:

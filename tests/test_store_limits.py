@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import agui_state._sizing as sizing
+import agui_state.store.sizing as sizing
 from agui_state.errors import LimitExceededError, PatchError, StateError, ValidationError
-from agui_state.limits import StoreLimits, StoreOptions
 from agui_state.models import StateSnapshot, StateVersion
 from agui_state.store import StateStore
+from agui_state.store.limits import StoreLimits, StoreOptions
 
 
 def make(**limits: int) -> StateStore:

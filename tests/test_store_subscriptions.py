@@ -217,7 +217,7 @@ def test_changes_are_private_copies(store: StateStore) -> None:
 def test_values_are_only_copied_when_read(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import agui_state._subscriptions as subscriptions
+    import agui_state.store.subscriptions as subscriptions
 
     copied: list[Any] = []
     real = subscriptions.copy_json

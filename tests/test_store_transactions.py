@@ -15,9 +15,9 @@ from agui_state.errors import (
     TransactionError,
     ValidationError,
 )
-from agui_state.limits import StoreLimits, StoreOptions
 from agui_state.models import StateVersion
 from agui_state.store import StateStore, StoreTransaction
+from agui_state.store.limits import StoreLimits, StoreOptions
 
 
 @pytest.fixture

@@ -22,8 +22,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agui_state._apply import _prepare_checked, _prepare_plain, _Unusual, prepare_patch
-from agui_state._versionid import new_version_id
 from agui_state.errors import (
     LimitExceededError,
     NotFoundError,
@@ -31,9 +29,11 @@ from agui_state.errors import (
     StateError,
     ValidationError,
 )
-from agui_state.limits import StoreLimits, StoreOptions
 from agui_state.patch import apply_patch, json_equal
 from agui_state.store import StateStore
+from agui_state.store.apply import _prepare_checked, _prepare_plain, _Unusual, prepare_patch
+from agui_state.store.limits import StoreLimits, StoreOptions
+from agui_state.store.versionid import new_version_id
 from tests.test_store_limits import json_values, operations
 
 

@@ -4,7 +4,6 @@ Backends with optional drivers (SQL on PostgreSQL, Redis) are imported lazily
 by :func:`create_backend`; import their modules directly only when needed.
 """
 
-from agui_state.backends._registry import available_backends, create_backend, register_backend
 from agui_state.backends.base import (
     BatchTransaction,
     Checkpoint,
@@ -14,6 +13,7 @@ from agui_state.backends.base import (
     validate_state_id,
 )
 from agui_state.backends.memory import MemoryBackend
+from agui_state.backends.registry import available_backends, create_backend, register_backend
 
 __all__ = [
     "BatchTransaction",

@@ -40,7 +40,7 @@ version, snapshot and listing reads, and ``_read_origin`` (its default,
 ``{}``, is only right for a backend whose ``set_state`` never creates a state
 with content). Everything else (``get_state``, ``state_at``,
 ``prune_history``'s reconstruction) is shared here. The batch items and the
-head checks live in ``_writes``, transactions in ``_transaction``; both are
+head checks live in ``writes``, transactions in ``transaction``; both are
 re-exported from this module, the one to import the contract from.
 """
 
@@ -52,8 +52,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from agui_state._context import CloseOnExit
-from agui_state.backends._transaction import BatchTransaction, Transaction
-from agui_state.backends._writes import (
+from agui_state.backends.transaction import BatchTransaction, Transaction
+from agui_state.backends.writes import (
     Checkpoint,
     HeadTracker,
     Write,

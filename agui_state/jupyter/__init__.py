@@ -25,7 +25,15 @@ from __future__ import annotations
 from typing import Any
 
 from agui_state.jupyter.diff import StateDiff, diff
-from agui_state.jupyter.frames import history_frame, states_frame
+from agui_state.jupyter.frames import (
+    blame,
+    changes_frame,
+    history_frame,
+    snapshots_frame,
+    state_frame,
+    states_frame,
+    stats_frame,
+)
 from agui_state.jupyter.ops import summarize_ops, touched_paths
 from agui_state.jupyter.source import StateSource, open_source
 
@@ -33,11 +41,16 @@ __all__ = [
     "StateDiff",
     "StateInspector",
     "StateSource",
+    "blame",
+    "changes_frame",
     "diff",
     "history_frame",
     "inspect",
     "open_source",
+    "snapshots_frame",
+    "state_frame",
     "states_frame",
+    "stats_frame",
     "summarize_ops",
     "touched_paths",
 ]

@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
-from agui_state.backends import _filelog, create_backend
-from agui_state.backends._fileio import FileIO
-from agui_state.backends._filelog import LogCache
-from agui_state.backends._filenames import encode_name, shard_of
+from agui_state.backends import create_backend
 from agui_state.backends.base import Write
 from agui_state.backends.file import FileBackend
+from agui_state.backends.file import log as _filelog
+from agui_state.backends.file.io import FileIO
+from agui_state.backends.file.log import LogCache
+from agui_state.backends.file.names import encode_name, shard_of
 from agui_state.config import FileOptions, StorageConfig
 from agui_state.errors import (
     BackendUnavailableError,

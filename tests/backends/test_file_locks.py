@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from agui_state.backends import create_backend
-from agui_state.backends._filenames import lock_stripe
+from agui_state.backends.file.names import lock_stripe
 from agui_state.errors import BackendTimeoutError
 from tests.backends._conformance_helpers import make_version
 

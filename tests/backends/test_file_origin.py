@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agui_state.backends._fileio import FileIO
+from agui_state.backends.file.io import FileIO
 from agui_state.errors import CorruptDataError, StorageError
 from agui_state.models import State
 from tests.backends.test_file import all_files, open_backend, version
@@ -83,8 +83,8 @@ def test_reinit_error_rolls_back_origin_and_checkpoint(
 REINIT_CRASH_SCRIPT = r"""
 import os, sys
 from pathlib import Path
-from agui_state.backends._fileio import FileIO
-from agui_state.backends._filejournal import Journal
+from agui_state.backends.file.io import FileIO
+from agui_state.backends.file.journal import Journal
 from tests.backends.test_file import open_backend
 
 base, point = Path(sys.argv[1]), sys.argv[2]

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from agui_state.backends._fileio import FileIO
+from agui_state.backends.file.io import FileIO
 from agui_state.errors import CorruptDataError, NotFoundError, StorageError
 from agui_state.models import StateVersion
 from tests.backends.test_file import (
@@ -211,8 +211,8 @@ def test_batch_error_between_file_writes_rolls_back(
 CRASH_SCRIPT = r"""
 import os, sys
 from pathlib import Path
-from agui_state.backends._fileio import FileIO
-from agui_state.backends._filejournal import Journal
+from agui_state.backends.file.io import FileIO
+from agui_state.backends.file.journal import Journal
 from tests.backends.test_file_recovery import _batch, open_backend
 
 base, point = Path(sys.argv[1]), sys.argv[2]
@@ -284,7 +284,7 @@ def test_batch_crash_between_file_writes(tmp_path: Path, point: str) -> None:
 CREATE_CRASH_SCRIPT = r"""
 import os, sys
 from pathlib import Path
-from agui_state.backends._fileio import FileIO
+from agui_state.backends.file.io import FileIO
 from tests.backends.test_file import open_backend, snapshot, version
 
 backend = open_backend(Path(sys.argv[1]), fsync=True)

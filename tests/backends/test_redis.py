@@ -41,8 +41,8 @@ from tests.conftest import IN_CI
 redis = importlib.import_module("redis") if IN_CI else pytest.importorskip("redis")
 from redis.crc import key_slot  # noqa: E402
 
-from agui_state.backends._redis_keys import encode_id  # noqa: E402
 from agui_state.backends.redis import RedisBackend  # noqa: E402
+from agui_state.backends.redis.keys import encode_id  # noqa: E402
 
 pytestmark = pytest.mark.redis
 
@@ -271,7 +271,7 @@ def test_an_expired_state_is_gone_everywhere(make: Make, raw: Any) -> None:
 def test_prune_deletes_versions_and_their_ids_in_chunks(
     make: Make, raw: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import agui_state.backends.redis as redis_module
+    import agui_state.backends.redis.backend as redis_module
 
     monkeypatch.setattr(redis_module, "_PRUNE_CHUNK", 3)
     backend = make()
@@ -433,7 +433,7 @@ def test_version_less_write_never_sent_is_sent_again(
 
 
 def test_tokens_are_capped(make: Make, raw: Any) -> None:
-    from agui_state.backends._redis_scripts import TOKENS_KEPT
+    from agui_state.backends.redis.scripts import TOKENS_KEPT
 
     backend = make()
     for i in range(TOKENS_KEPT + 5):

@@ -8,11 +8,11 @@ import pytest
 
 from agui_state.backends import (
     MemoryBackend,
-    _registry,
     available_backends,
     create_backend,
     register_backend,
 )
+from agui_state.backends import registry as _registry
 from agui_state.config import StorageConfig
 from agui_state.errors import ConfigError
 

@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from agui_state.backends import create_backend
-from agui_state.backends._sql_driver import Driver
-from agui_state.backends._sql_writes import timestamp_binder
 from agui_state.backends.base import Checkpoint, Write
 from agui_state.backends.sql import SQLBackend, prefix_upper_bound
+from agui_state.backends.sql.driver import Driver
+from agui_state.backends.sql.writes import timestamp_binder
 from agui_state.config import StorageConfig
 from agui_state.errors import ConfigError, ConflictError, StorageError, ValidationError
 from tests.backends._conformance_helpers import make_snapshot, make_version

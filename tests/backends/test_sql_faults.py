@@ -24,10 +24,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from agui_state.backends import _sql_engine as engine_mod
-from agui_state.backends import _sql_writes as writes_mod
-from agui_state.backends._sql_hot import HotWriter
 from agui_state.backends.sql import SQLBackend
+from agui_state.backends.sql import engine as engine_mod
+from agui_state.backends.sql import writes as writes_mod
+from agui_state.backends.sql.hot import HotWriter
 from agui_state.config import StorageConfig
 from agui_state.errors import (
     BackendTimeoutError,

@@ -9,13 +9,14 @@ where to continue (``next_before``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from agui_state import StateVersion
+from agui_state.jupyter.ops import summarize_ops, touched_paths
 
-__all__ = ["LOG_PAGE", "SCAN_LIMIT", "LogFilter", "log_line", "log_page", "op_paths", "run_id_of"]
+__all__ = ["LOG_PAGE", "SCAN_LIMIT", "LogFilter", "log_line", "log_page", "run_id_of"]
 
 LOG_PAGE = 50
 """Lines per log page."""
@@ -34,24 +35,6 @@ def run_id_of(version: StateVersion) -> str | None:
         if isinstance(meta.get(key), str):
             return str(meta[key])
     return None
-
-
-def op_paths(delta: Sequence[dict[str, Any]]) -> list[str]:
-    """Return the paths a delta touches (``path``, and ``from`` of move/copy)."""
-    out: list[str] = []
-    for op in delta:
-        for key in ("path", "from"):
-            value = op.get(key)
-            if isinstance(value, str) and value not in out:
-                out.append(value)
-    return out
-
-
-def summarize(delta: Sequence[dict[str, Any]], limit: int = 160) -> str:
-    """Return one line such as ``replace /cart/total, add /cart/items/-``."""
-    parts = [f"{op.get('op', '?')} {op.get('path', '')}" for op in delta]
-    text = ", ".join(parts) if parts else "(no operations)"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -81,7 +64,7 @@ class LogFilter:
 
     def accepts(self, version: StateVersion) -> bool:
         """Return whether ``version`` passes every filter."""
-        paths = op_paths(version.delta)
+        paths = touched_paths(version.delta)
         if self.path and not any(_under(p, self.path) or _under(self.path, p) for p in paths):
             return False
         if self.run_id and self.run_id not in (run_id_of(version) or ""):
@@ -96,7 +79,7 @@ def log_line(version: StateVersion) -> dict[str, Any]:
         "number": version.number,
         "time": version.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
         "run_id": run_id_of(version) or "",
-        "summary": summarize(version.delta),
+        "summary": summarize_ops(version.delta),
         "ops": len(version.delta),
     }
 

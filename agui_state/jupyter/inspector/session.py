@@ -15,10 +15,11 @@ from typing import Any
 
 from agui_state import InvalidPathError, NotFoundError, ValidationError
 from agui_state.jupyter.inspector.diffing import diff_rows
-from agui_state.jupyter.inspector.log import LogFilter, log_page, op_paths, run_id_of
+from agui_state.jupyter.inspector.log import LogFilter, log_page, run_id_of
 from agui_state.jupyter.inspector.reader import Reader
 from agui_state.jupyter.inspector.tree import SearchResult, TreeView, search
 from agui_state.jupyter.inspector.values import preview
+from agui_state.jupyter.ops import touched_paths
 from agui_state.patch import apply_patch, resolve
 
 __all__ = ["STATES_PAGE", "TABS", "Inspection"]
@@ -254,7 +255,7 @@ class Inspection:
             "run_id": run_id_of(version) or "",
             "ops": ops,
             "more_ops": max(0, len(version.delta) - 500),
-            "paths": op_paths(version.delta)[:50],
+            "paths": touched_paths(version.delta)[:50],
             "metadata": meta if len(meta) < 20_000 else meta[:20_000] + "…",
         }
 

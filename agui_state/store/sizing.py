@@ -1,0 +1,193 @@
+"""Applying prepared operations while keeping the size estimate exact, in O(delta).
+
+Internal module of the store layer. :func:`apply_sized` applies a patch with
+the patch engine's own path-copying applier (:mod:`agui_state.patch.apply`),
+so every operation keeps the engine's exact semantics and error messages,
+and accounts for the size change of each structural step from the values
+that step touches, never from the containers around them:
+
+* replace ``v`` by ``w``: ``size(w) - size(v)``;
+* add into an object: ``size(key) + 1 + size(w)`` plus a comma if the object
+  was not empty (or ``size(w) - size(v)`` if the member existed);
+* add into an array: ``size(w)`` plus a comma if the array was not empty;
+* remove: the inverse of the add;
+* move: a remove and an add of the same value, whose size cancels out (so a
+  move costs O(1) however big the value);
+* copy: an add of a copy of the source;
+* a step at the root: the new root's size.
+
+This is exactly ``json_size(new) - json_size(old)`` (compact JSON), in
+O(path depth + touched values) whatever the size of the containers: a leaf
+``replace`` inside a 5,000-element array no longer scans the array.
+
+The same steps check the nesting depth of values brought in by ``copy`` and
+``move`` (values of ``add``/``replace`` were checked when the patch was
+prepared). A depth violation is reported after the whole patch applied, so
+a patch that also fails an operation reports that failure, as the engine would.
+
+Values of ``add`` and ``replace`` are *not* claimed by the applier (the
+engine's ``_claim`` marks a value as its own, to write into it in place):
+they are shared with the version's delta (one private copy of the caller's
+patch serves both), so a later operation of the same patch writing inside
+such a value path-copies it instead of mutating it in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from agui_state.errors import LimitExceededError, PatchError
+from agui_state.patch import format_pointer
+
+# The engine's applier and parsed operation: subclassing the applier is what
+# lets the store see each step's old and new values without re-implementing
+# (and risking to diverge from) RFC 6902 semantics.
+from agui_state.patch.apply import _Applier
+from agui_state.patch.ops import Operation
+from agui_state.patch.pointer import StepError
+from agui_state.store.jsonutil import json_size, key_size, lookup
+from agui_state.store.limits import StoreLimits, check_depth
+
+__all__ = ["Step", "apply_sized"]
+
+
+class Step(NamedTuple):
+    """One validated operation, parsed: the fields of the engine's ``Operation``.
+
+    A tuple rather than the engine's frozen dataclass because building one
+    is several times cheaper, and every write builds one per operation.
+    """
+
+    position: int  # the operation's index in its patch ("index" would shadow tuple.index)
+    op: str
+    path: str
+    tokens: list[str]
+    from_path: str | None
+    from_tokens: list[str] | None
+    value: Any
+
+
+def apply_sized(state: Any, size: int, steps: list[Step], limits: StoreLimits) -> tuple[Any, int]:
+    """Apply ``steps`` to ``state``; return the new document and its compact JSON size.
+
+    ``state`` is never mutated and shares every untouched subtree with the
+    result, as with :func:`agui_state.patch.apply_patch`.
+
+    Args:
+        state: The current document (valid, ``size`` bytes of compact JSON).
+        size: Its exact compact JSON size.
+        steps: Operations prepared by :mod:`agui_state.store.apply` (validated,
+            values private to the store).
+        limits: ``max_depth`` is checked on values brought in by move/copy.
+
+    Raises:
+        PatchError: An operation failed (names its index, op and path).
+        LimitExceededError: A moved or copied value ends up too deep.
+    """
+    applier = _SizedApplier(state, size, limits)
+    for step in steps:
+        try:
+            applier.apply(step)
+        except StepError as exc:
+            raise PatchError(exc.reason, index=step.position, op=step.op, path=step.path) from None
+    if applier.depth_error is not None:
+        raise applier.depth_error
+    return applier.root, applier.size
+
+
+def _parent(doc: Any, tokens: list[str]) -> Any:
+    """The container holding ``tokens[-1]``, or None (the engine then reports why)."""
+    found, node = lookup(doc, tokens[:-1])
+    return node if found and isinstance(node, (dict, list)) else None
+
+
+class _SizedApplier(_Applier):
+    """The engine's applier, accounting for the size change of every step."""
+
+    __slots__ = ("depth_error", "limits", "size", "step")
+
+    def __init__(self, root: Any, size: int, limits: StoreLimits) -> None:
+        super().__init__(root)
+        self.size = size
+        self.limits = limits
+        self.step: Step | None = None
+        self.depth_error: LimitExceededError | None = None
+
+    def apply(self, step: Step) -> None:
+        """Apply one operation (the engine's ``run``, without building its ``Operation``)."""
+        self.step = step
+        kind = step.op
+        # What the engine's run() does for these three, except that the value
+        # is not claimed (see the module docstring); move, copy and test go
+        # through the engine's own logic (a copied value is a fresh clone, which
+        # the engine may claim).
+        if kind == "replace":
+            self.replace(step.tokens, step.value)
+        elif kind == "add":
+            self.add(step.tokens, step.value)
+        elif kind == "remove":
+            self.remove(step.tokens)
+        else:
+            self.run(Operation(*step))
+
+    def _moving(self) -> bool:
+        return self.step is not None and self.step.op == "move"
+
+    def _inserted(self, tokens: list[str], value: Any) -> int:
+        """Size of a value added at ``tokens`` (0 for a move: it cancels its removal)."""
+        step = self.step
+        if step is not None and step.op in ("move", "copy") and isinstance(value, (dict, list)):
+            # Only a copy, or a move to a deeper place, can break max_depth.
+            source = step.from_tokens or []
+            if (step.op == "copy" or len(tokens) > len(source)) and self.depth_error is None:
+                try:
+                    check_depth(value, format_pointer(tokens), len(tokens), self.limits)
+                except LimitExceededError as exc:
+                    self.depth_error = exc
+        return 0 if self._moving() else json_size(value)
+
+    def add(self, tokens: list[str], value: Any) -> None:
+        if not tokens:
+            super().add(tokens, value)
+            self.size = json_size(value)  # a new root: the whole size (never too deep)
+            return
+        parent = _parent(self.root, tokens)
+        if parent is None:
+            super().add(tokens, value)  # raises the engine's error
+            raise StepError(f"internal: cannot account for adding at {format_pointer(tokens)!r}")
+        key = tokens[-1]
+        comma = 1 if parent else 0
+        if not isinstance(parent, dict):
+            change = comma
+        elif key in parent:  # add replaces an existing member
+            change = -json_size(parent[key])
+        else:
+            change = key_size(key) + 1 + comma
+        super().add(tokens, value)
+        self.size += change + self._inserted(tokens, value)
+
+    def remove(self, tokens: list[str]) -> Any:
+        parent = _parent(self.root, tokens) if tokens else None
+        if parent is None:
+            super().remove(tokens)  # raises the engine's error
+            raise StepError(f"internal: cannot account for removing {format_pointer(tokens)!r}")
+        before = len(parent)  # an owned parent is shrunk in place by the engine
+        value = super().remove(tokens)
+        change = 1 if before > 1 else 0
+        if isinstance(parent, dict):
+            change += key_size(tokens[-1]) + 1
+        if not self._moving():
+            change += json_size(value)
+        self.size -= change
+        return value
+
+    def replace(self, tokens: list[str], value: Any) -> None:
+        if not tokens:
+            super().replace(tokens, value)
+            self.size = json_size(value)
+            return
+        found, old = lookup(self.root, tokens)
+        super().replace(tokens, value)
+        if not found:
+            raise StepError(f"internal: cannot account for replacing {format_pointer(tokens)!r}")
+        self.size += json_size(value) - json_size(old)

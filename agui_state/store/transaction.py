@@ -1,0 +1,231 @@
+"""Transactions of the in-memory store.
+
+A :class:`StoreTransaction` works on a private view of the state taken when
+it begins (the store's current state and version). Its writes are checked
+immediately (so errors surface at the call that caused them, and ``get``
+sees the transaction's own writes) but stay invisible to everyone else until
+:meth:`StoreTransaction.commit`, which publishes **one** version carrying the
+concatenated delta. Nothing is published on rollback.
+
+Concurrency is optimistic: if the store has moved on since the transaction
+began, commit raises :class:`~agui_state.errors.ConflictError` and the caller
+retries with a fresh transaction::
+
+    while True:
+        try:
+            with store.transaction() as tx:
+                tx.set("/count", tx.get("/count") + 1)
+            break
+        except ConflictError:
+            continue
+
+A transaction object is meant for one thread.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Self
+
+from agui_state._context import CommitOnExit
+from agui_state.errors import (
+    InvalidPathError,
+    LimitExceededError,
+    TransactionError,
+    ValidationError,
+)
+from agui_state.models import Operation, StateVersion
+from agui_state.store.apply import (
+    Applied,
+    Prepared,
+    apply_prepared,
+    delete_ops,
+    parse_path,
+    prepare_patch,
+    prepare_value,
+    set_ops,
+)
+from agui_state.store.jsonutil import copy_json, lookup
+
+if TYPE_CHECKING:
+    from agui_state.store.state_store import StateStore
+
+__all__ = ["StoreTransaction"]
+
+
+class StoreTransaction(CommitOnExit):
+    """A group of writes committed as one version, or not at all.
+
+    Use as a context manager (``with store.transaction() as tx:``): it commits
+    on normal exit and rolls back on an exception. A failing call inside the
+    transaction (bad path, limit, failed ``test`` operation...) has no effect
+    on the transaction and leaves it usable.
+
+    Created by :meth:`agui_state.store.StateStore.transaction`.
+    """
+
+    def __init__(self, store: StateStore) -> None:
+        head = store._begin_transaction()
+        self._store = store
+        self._limits = store.options.limits
+        self._base = head.number
+        self._epoch = head.epoch
+        self._state = head.state
+        self._size = head.size
+        self._ops: list[Operation] = []
+        self._metadata: dict[str, Any] = {}
+        self._status: str | None = None  # None while open
+
+    # ----------------------------------------------------------------- status
+    @property
+    def base_version(self) -> int:
+        """The store version this transaction builds on."""
+        return self._base
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the transaction can still be used."""
+        return self._status is None
+
+    @property
+    def operations(self) -> list[Operation]:
+        """A copy of the delta accumulated so far."""
+        ops: list[Operation] = copy_json(self._ops)
+        return ops
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Metadata recorded on the committed version (a dict, validated at commit).
+
+        The dict may be modified in place or replaced by assignment.
+        """
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any] | None) -> None:
+        self._check_open()
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise ValidationError("metadata", f"must be a dict, got {type(value).__name__}")
+        self._metadata = value
+
+    def _check_open(self) -> None:
+        if self._status is not None:
+            raise TransactionError(
+                f"transaction on state {self._store.state_id!r} already {self._status}"
+            )
+
+    # ------------------------------------------------------------------ reads
+    def get(self, path: str = "") -> Any:
+        """Return a deep copy of the value at ``path``, including this transaction's writes.
+
+        Raises:
+            InvalidPathError: Malformed path or no value there.
+            TransactionError: The transaction is finished.
+        """
+        self._check_open()
+        found, value = lookup(self._state, parse_path(path))
+        if not found:
+            raise InvalidPathError(path, "no value at this path")
+        return copy_json(value)
+
+    # ----------------------------------------------------------------- writes
+    def set(self, path: str, value: Any) -> None:
+        """Set ``path`` to ``value`` (missing parent objects are created).
+
+        Raises:
+            InvalidPathError: Malformed path, or a parent is not a container.
+            ValidationError: ``value`` is not pure JSON (or not an object for the root).
+            LimitExceededError: A limit would be exceeded.
+            TransactionError: The transaction is finished.
+        """
+        self._check_open()
+        tokens, copied = prepare_value(path, value, self._limits)
+        self._run(set_ops(self._state, path, tokens, copied))
+
+    def delete(self, path: str) -> None:
+        """Remove the value at ``path``.
+
+        Raises:
+            InvalidPathError: Malformed path, the root, or no value there.
+            TransactionError: The transaction is finished.
+        """
+        self._check_open()
+        self._run(delete_ops(self._state, path, parse_path(path)))
+
+    def apply(self, patch: list[dict[str, Any]]) -> None:
+        """Apply an RFC 6902 patch atomically within the transaction.
+
+        Raises:
+            PatchError: The patch is malformed or an operation fails.
+            ValidationError: A value is not pure JSON.
+            LimitExceededError: A limit would be exceeded (the operation count
+                includes the transaction's earlier operations).
+            TransactionError: The transaction is finished.
+        """
+        self._check_open()
+        self._run(prepare_patch(patch, self._limits, len(self._ops)))
+
+    def _run(self, ops: Prepared) -> None:
+        # The concatenated delta is one version: it obeys max_ops_per_patch too.
+        total, maximum = len(self._ops) + len(ops.delta), self._limits.max_ops_per_patch
+        if total > maximum:
+            raise LimitExceededError("max_ops_per_patch", total, maximum)
+        applied = apply_prepared(self._state, self._size, ops, self._limits)
+        self._state, self._size = applied.state, applied.size
+        self._ops.extend(applied.ops)
+
+    # ---------------------------------------------------------------- finish
+    def commit(self) -> StateVersion | None:
+        """Publish the transaction's writes as one version.
+
+        Returns:
+            The new version, or None when the transaction wrote nothing.
+
+        Raises:
+            ConflictError: The store moved on since the transaction began
+                (``expected`` = the base version, ``actual`` = the current one).
+            ValidationError: The metadata is not pure JSON.
+            TransactionError: The transaction is already finished.
+            Exception: Whatever the store's ``on_version`` hook raised.
+
+        After any failure the transaction is finished ("failed"): start a new one.
+        """
+        self._check_open()
+        if not self._ops:
+            self._status = "committed"
+            return None
+        applied = Applied(self._state, self._size, self._ops)
+        try:
+            version = self._store._commit_transaction(
+                self._base, self._epoch, applied, self._metadata
+            )
+        except BaseException:
+            self._status = "failed"
+            raise
+        self._status = "committed"
+        return version
+
+    def _finished(self) -> bool:
+        return self._status is not None
+
+    def __enter__(self) -> Self:
+        self._check_open()
+        return self
+
+    def rollback(self) -> None:
+        """Discard the transaction's writes.
+
+        Raises:
+            TransactionError: The transaction is already finished.
+        """
+        self._check_open()
+        self._status = "rolled back"
+        self._ops = []
+
+    def __repr__(self) -> str:
+        status = self._status or "open"
+        return (
+            f"StoreTransaction(state_id={self._store.state_id!r}, base_version={self._base}, "
+            f"operations={len(self._ops)}, status={status!r})"
+        )
