@@ -185,7 +185,8 @@ def open_nb(
 ) -> Iterator[OpenNotebookFactory]:
     """Write a notebook with the given cells into the server root and open it.
 
-    Call it as ``open_nb(cells, ui="lab")`` (``ui="notebook"`` for Notebook 7);
+    Call it as ``open_nb(cells, ui="lab")`` (``ui="notebook"`` for Notebook 7),
+    or ``open_nb(path="dir/name.ipynb")`` for a notebook already in the root;
     it returns an :class:`~tests.browser.notebook.OpenNotebook` whose kernel is
     idle. At the end of the test a last screenshot is taken and the test's
     kernels are shut down.
@@ -197,8 +198,11 @@ def open_nb(
         stale.unlink()
     opened: list[OpenNotebook] = []
 
-    def open_(cells: Sequence[str], ui: UI = "lab", filename: str | None = None) -> OpenNotebook:
-        path = write_notebook(jupyter_server.root, filename or f"{name}-{len(opened)}.ipynb", cells)
+    def open_(
+        cells: Sequence[str] | None = None, ui: UI = "lab", *, path: str | None = None
+    ) -> OpenNotebook:
+        if path is None:  # a new notebook made of ``cells``; else ``path`` exists in the root
+            path = write_notebook(jupyter_server.root, f"{name}-{len(opened)}.ipynb", cells or [])
         notebook = open_notebook(
             page, jupyter_server, path, ui, artifacts=artifacts_dir, test_name=name
         )
