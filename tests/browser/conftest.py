@@ -28,7 +28,7 @@ import pytest
 from tests.conftest import IN_CI
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Dialog, Page, ViewportSize
 
     from tests.browser.notebook import UI, OpenNotebook
     from tests.browser.server import JupyterServer
@@ -46,7 +46,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(
     os.environ.get("AGUI_STATE_BROWSER_ARTIFACTS", Path(__file__).resolve().parent / "artifacts")
 )
-VIEWPORT = {"width": 1440, "height": 1000}
+VIEWPORT: ViewportSize = {"width": 1440, "height": 1000}
 
 # Python packages the browser tests need, with what installs them.
 _PACKAGES = {
@@ -146,13 +146,13 @@ def page(
     chromium: Browser, page_events: PageEvents, request: pytest.FixtureRequest, artifacts_dir: Path
 ) -> Iterator[Page]:
     """A fresh browser context and page for one test; dialogs are dismissed and recorded."""
-    context = chromium.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context = chromium.new_context(viewport=VIEWPORT)
     context.set_default_timeout(60_000)
     page = context.new_page()
 
-    def on_dialog(dialog: object) -> None:
-        page_events.dialogs.append(f"{dialog.type}: {dialog.message}")  # type: ignore[attr-defined]
-        dialog.dismiss()  # type: ignore[attr-defined]
+    def on_dialog(dialog: Dialog) -> None:
+        page_events.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
 
     page.on("dialog", on_dialog)
     page.on("pageerror", lambda error: page_events.page_errors.append(str(error)))

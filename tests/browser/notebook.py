@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -201,7 +201,7 @@ class OpenNotebook:
 
         self._wait(done, timeout, f"cells {indices or 'all'} of {self.path} to run")
 
-    def _wait(self, check: Any, timeout: float, what: str) -> None:
+    def _wait(self, check: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while not check():
             if time.monotonic() > deadline:

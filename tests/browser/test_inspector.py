@@ -285,3 +285,84 @@ def test_markup_in_state_is_shown_as_text_and_never_runs(
     flags = nb.page.evaluate("() => [window.__x1 ?? null, window.__x2 ?? null]")
     assert flags == [None, None]
     assert page_events.dialogs == []
+
+
+def test_time_travel_keeps_the_pinned_path_and_stats_draw(
+    open_nb: OpenNotebookFactory, seeded: Seeded
+) -> None:
+    from playwright.sync_api import expect
+
+    nb, widget = open_inspector(open_nb, seeded)
+    label = widget.get_by_test_id("version-label")
+    total = widget.locator('[data-testid="tree-row"][data-path="/cart/total"]')
+
+    # Pin /cart: the tree shows that sub-tree only, at every version we step to.
+    cart = widget.locator('[data-testid="tree-row"][data-path="/cart"]')
+    cart.hover()  # the row's actions show on hover
+    cart.get_by_test_id("pin-button").click()
+    expect(widget.get_by_test_id("pinned-path")).to_contain_text("/cart")
+    expect(widget.locator('[data-testid="tree-row"][data-path="/user"]')).to_have_count(0)
+    cart.get_by_test_id("tree-toggle").click()
+    expect(total).to_contain_text("99")
+
+    widget.get_by_test_id("step-back").click()
+    expect(label).to_have_text(f"version {seeded.head - 1} of {seeded.head}")
+    widget.get_by_test_id("step-back").click()
+    widget.get_by_test_id("step-back").click()
+    expect(label).to_have_text(f"version 3 of {seeded.head}")
+    expect(widget.get_by_test_id("pinned-path")).to_contain_text("/cart")
+    expect(total).to_contain_text("6.3")
+    widget.get_by_test_id("step-first").click()
+    expect(label).to_have_text(f"version 0 of {seeded.head}")
+    widget.get_by_test_id("step-last").click()
+    expect(label).to_have_text(f"version {seeded.head} of {seeded.head}")
+    expect(total).to_contain_text("99")
+    nb.screenshot_of(widget, "pinned")
+
+    # The slider jumps too (set as a user would: value, then the change event).
+    widget.get_by_test_id("version-slider").fill("2")
+    expect(label).to_have_text(f"version 2 of {seeded.head}")
+    expect(total).to_contain_text("7")
+
+    widget.get_by_test_id("tab-stats").click()
+    expect(widget.get_by_test_id("stats-row").first).to_be_visible()
+    for plot in ("plot-versions-time", "plot-size"):
+        expect(widget.get_by_test_id(plot).locator("polyline")).to_have_count(1)
+    nb.screenshot_of(widget, "stats")
+
+
+def test_fork_goes_through_the_confirm_step_and_creates_the_state(
+    open_nb: OpenNotebookFactory, seeded: Seeded
+) -> None:
+    from playwright.sync_api import expect
+
+    nb, widget = open_inspector(open_nb, seeded)
+    widget.locator('[data-testid="log-row"][data-version="3"]').click()
+    expect(widget.get_by_test_id("version-label")).to_have_text(f"version 3 of {seeded.head}")
+    widget.get_by_test_id("fork-button").click()
+    confirm_box = widget.get_by_test_id("confirm-box")
+    expect(confirm_box).to_contain_text("version 3")
+    fork_id = f"{STATE_ID}-fork-v3"
+    expect(confirm_box).to_contain_text(fork_id)
+    nb.screenshot_of(widget, "fork-asked")
+    backend = create_backend(seeded.url)
+    try:
+        assert not backend.exists(fork_id)
+        confirm_box.get_by_test_id("confirm-button").click()
+        expect(widget.get_by_test_id("message-box")).to_contain_text(fork_id)
+        expect(widget.get_by_test_id("error-box")).to_be_hidden()
+        assert backend.get_state(fork_id) == backend.state_at(STATE_ID, 3)
+        assert backend.head_version(STATE_ID) == seeded.head  # the original is untouched
+    finally:
+        backend.close()
+
+    # The new state is listed and selected; the states filter finds it by substring.
+    items = widget.get_by_test_id("state-item")
+    expect(items).to_have_count(3)
+    expect(widget.locator(f'[data-testid="state-item"][data-state-id="{fork_id}"]')).to_have_class(
+        "agui-selected"
+    )
+    widget.get_by_test_id("state-filter").fill("fork")
+    expect(items).to_have_count(1)
+    expect(items.first).to_have_attribute("data-state-id", fork_id)
+    nb.screenshot_of(widget, "forked")
