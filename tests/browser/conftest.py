@@ -122,6 +122,16 @@ def chromium(browser_stack: None) -> Iterator[Browser]:
             browser.close()
 
 
+# Errors Notebook 7 (7.6) itself throws while starting, with or without our widgets; seen
+# on an empty notebook too. Anything else on a page is a finding.
+KNOWN_FRONT_END_ERRORS = frozenset(
+    {
+        "Cannot read properties of undefined (reading 'schema')",
+        "Command 'filebrowser:open-path' not registered.",
+    }
+)
+
+
 @dataclass
 class PageEvents:
     """What a page did besides rendering: JavaScript dialogs (``alert``), errors, console errors."""
@@ -129,6 +139,11 @@ class PageEvents:
     dialogs: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+
+    def unexpected(self) -> list[str]:
+        """Dialogs, page errors and console errors, less the known front-end start-up ones."""
+        errors = [e for e in self.page_errors if e not in KNOWN_FRONT_END_ERRORS]
+        return [*self.dialogs, *errors, *self.console_errors]
 
 
 def _test_name(request: pytest.FixtureRequest) -> str:
@@ -139,6 +154,13 @@ def _test_name(request: pytest.FixtureRequest) -> str:
 def page_events() -> PageEvents:
     """The events recorded on this test's page."""
     return PageEvents()
+
+
+@pytest.fixture
+def no_front_end_errors(page_events: PageEvents) -> Iterator[None]:
+    """Use it to assert, after the test, that the page showed no dialog and logged no error."""
+    yield
+    assert page_events.unexpected() == [], "the page reported errors (see the console log)"
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from tests.browser.conftest import OpenNotebookFactory, PageEvents
     from tests.browser.notebook import OpenNotebook
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_front_end_errors")]
+
 
 STATE_ID = "cart-thread"
 OTHER_ID = "other-thread"

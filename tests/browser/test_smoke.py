@@ -15,7 +15,8 @@ from tests.browser.conftest import REPO_ROOT
 if TYPE_CHECKING:
     from tests.browser.conftest import OpenNotebookFactory
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_front_end_errors")]
+
 
 WIDGET_CELL = '''
 import anywidget

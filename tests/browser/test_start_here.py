@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from tests.browser.conftest import OpenNotebookFactory
     from tests.browser.server import JupyterServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_front_end_errors")]
 
 START_HERE = "notebooks/00_start_here.ipynb"
 
