@@ -34,6 +34,7 @@ Targets (issue): open <= 1 s, jump <= 0.2 s, search <= 0.5 s.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -89,13 +90,11 @@ def build(url: str, versions: int, size: int) -> int:
             store.create_snapshot("final")
     finally:
         backend.close()
-    return len(__import__("json").dumps(doc))
+    return len(json.dumps(doc))
 
 
 def measure(name: str, url: str, versions: int, samples: int) -> dict[str, float]:
     """Time open, jump and search on ``url``; print the figures."""
-    import json
-
     cold_base, cold_open = [], []
     for _ in range(2):
         fresh = create_backend(url)
@@ -192,17 +191,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="10k versions, 1 MB")
     parser.add_argument("--no-postgres", action="store_true", help="file backend only")
+    parser.add_argument(
+        "--keep",
+        metavar="NAME",
+        help="keep the data (folder /tmp/NAME, schema NAME) and reuse it on the next run",
+    )
     args = parser.parse_args()
     versions, size, samples = (10_000, 1_000_000, 8) if args.quick else (100_000, 5_000_000, 12)
     print(f"{versions} versions, document ~{human_bytes(size)}, {samples} random jumps")
-    folder = tempfile.mkdtemp(prefix="agui-bench-inspector-")
+    if args.keep:
+        folder = os.path.join(tempfile.gettempdir(), args.keep)
+        os.makedirs(folder, exist_ok=True)
+    else:
+        folder = tempfile.mkdtemp(prefix="agui-bench-inspector-")
     targets = [
         (
             "file",
             f"file://{quote(folder)}/data?fsync=false&checkpoint_interval={CHECKPOINT_INTERVAL}",
         )
     ]
-    schema = f"agui_bench_{uuid.uuid4().hex[:8]}"
+    schema = args.keep or f"agui_bench_{uuid.uuid4().hex[:8]}"
     if not args.no_postgres and postgres_reachable():
         sep = "&" if "?" in POSTGRES_URL else "?"
         targets.append(
@@ -214,8 +222,12 @@ def main() -> None:
     try:
         for name, url in targets:
             t = time.perf_counter()
-            doc_bytes = build(url, versions, size)
-            print(f"\n[{name}] built in {time.perf_counter() - t:.1f} s ({human_bytes(doc_bytes)})")
+            if args.keep and _exists(url, versions):
+                doc_bytes = len(json.dumps(make_state(size)))
+                print(f"\n[{name}] reusing the kept data")
+            else:
+                doc_bytes = build(url, versions, size)
+                print(f"\n[{name}] built in {time.perf_counter() - t:.1f} s")
             measure(
                 f"{name}: {versions} versions, {human_bytes(doc_bytes)} document",
                 url,
@@ -223,9 +235,18 @@ def main() -> None:
                 samples,
             )
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
-        if len(targets) > 1:
-            drop_schema(schema)
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            if len(targets) > 1:
+                drop_schema(schema)
+
+
+def _exists(url: str, versions: int) -> bool:
+    backend = create_backend(url)
+    try:
+        return backend.exists(STATE) and backend.head_version(STATE) >= versions
+    finally:
+        backend.close()
 
 
 if __name__ == "__main__":

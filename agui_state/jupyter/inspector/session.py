@@ -69,6 +69,9 @@ class Inspection:
         self.snapshot_id: str | None = None
         self.snapshot_against = "head"
         self._docs: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        # (state id, head) -> time of the head version, from log pages: reading
+        # a head version again can mean parsing a checkpoint (MBs) again.
+        self._updated: dict[tuple[str, int], str] = {}
 
     # ------------------------------------------------------------ states pane
     def states(self) -> dict[str, Any]:
@@ -85,11 +88,12 @@ class Inspection:
         for sid in chunk[:STATES_PAGE]:
             try:
                 head = self.reader.head_version(sid)
-                updated = ""
-                if head > 0:
+                updated = self._updated.get((sid, head), "")
+                if head > 0 and not updated:
                     last = self.reader.history_page(sid, 1)
                     if last:
                         updated = last[0].timestamp.strftime("%Y-%m-%d %H:%M:%S")
+                        self._updated[(sid, head)] = updated
             except NotFoundError:
                 continue  # deleted while listing
             items.append({"state_id": sid, "head": head, "updated": updated})
@@ -146,9 +150,7 @@ class Inspection:
         assert self.state_id is not None
         doc = self._docs.get(number)
         if doc is None:
-            doc = document_at(
-                self.reader, self.state_id, number, self.head, self._docs, self._keep
-            )
+            doc = document_at(self.reader, self.state_id, number, self.head, self._docs, self._keep)
             self._keep(number, doc)
         else:
             self._docs.move_to_end(number)
@@ -179,6 +181,8 @@ class Inspection:
             return {"items": [], "next_before": None, "before": None, "scanned": 0, "head": 0}
         versions = self.reader.iter_history(self.state_id, before=self.log_before)
         items, next_before, scanned = log_page(versions, self.filter)
+        if items and items[0]["number"] == self.head:
+            self._updated[(self.state_id, self.head)] = items[0]["time"]
         return {
             "items": items,
             "before": self.log_before,

@@ -97,12 +97,13 @@ class StateInspector(anywidget.AnyWidget):
             with self._quiet():
                 self.source_label = reader.label
                 self.live = reader.live
-                self.states = self._model.states()
                 first = state_id or reader.default_state_id
-                if first is None and self.states["items"]:
-                    first = self.states["items"][0]["state_id"]
+                if first is None:
+                    first = next(iter(reader.iter_state_ids()), None)
                 if first is not None:
                     self._select_state(first)
+                # After the selection: its log page already read the head version.
+                self.states = self._model.states()
         except BaseException:
             reader.close()
             raise

@@ -479,14 +479,14 @@ function render({ model, el }) {
   }
 
   function drawStats(view) {
+    tabBody.append(h("div", { cls: "agui-plots" },
+      h("figure", {}, plot("plot-versions-time", view.versions_over_time, "time", "version", fmtTime), h("figcaption", { text: "versions over time" })),
+      h("figure", {}, plot("plot-size", view.size_over_versions, "version", "bytes", String), h("figcaption", { text: "document size over versions" }))));
     const table = h("table", { cls: "agui-diff" });
     for (const [key, value] of view.rows || []) {
       table.append(h("tr", { testid: "stats-row" }, h("td", { text: key }), h("td", { text: value })));
     }
     tabBody.append(table);
-    tabBody.append(h("div", { cls: "agui-plots" },
-      h("figure", {}, plot("plot-versions-time", view.versions_over_time, "time", "version", fmtTime), h("figcaption", { text: "versions over time" })),
-      h("figure", {}, plot("plot-size", view.size_over_versions, "version", "bytes", String), h("figcaption", { text: "document size over versions" }))));
   }
 
   function drawView() {
