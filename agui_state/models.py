@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from agui_state import cards
 from agui_state.errors import ValidationError
 
 __all__ = ["FORMAT", "JSONValue", "State", "StateSnapshot", "StateVersion", "new_id", "utcnow"]
@@ -197,6 +198,28 @@ class StateVersion:
             state,
         )
 
+    # ------------------------------------------------------------ notebook display
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        """One stable line in notebooks (the dataclass repr carries whole documents)."""
+        p.text(
+            cards.version_text(
+                self.state_id, self.number, self.timestamp, self.delta, self.metadata
+            )
+        )
+
+    def _repr_html_(self) -> str:
+        """A card: number, run, time, op summary; delta, metadata, checkpoint collapsed."""
+        return cards.version_card(
+            self.state_id,
+            self.number,
+            self.id,
+            self.parent_id,
+            self.timestamp,
+            self.delta,
+            self.metadata,
+            self.checkpoint,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class StateSnapshot:
@@ -257,4 +280,23 @@ class StateSnapshot:
             state=_require(data, "state", kind, dict),
             label=label,
             metadata=dict(data.get("metadata") or {}),
+        )
+
+    # ------------------------------------------------------------ notebook display
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        """One stable line in notebooks (the dataclass repr carries the whole state)."""
+        p.text(
+            cards.snapshot_text(self.state_id, self.id, self.version, self.timestamp, self.label)
+        )
+
+    def _repr_html_(self) -> str:
+        """A card: label, version, time; the state and metadata collapsed."""
+        return cards.snapshot_card(
+            self.state_id,
+            self.id,
+            self.version,
+            self.timestamp,
+            self.state,
+            self.label,
+            self.metadata,
         )

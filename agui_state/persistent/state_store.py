@@ -31,6 +31,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
+from agui_state import cards
 from agui_state._context import CloseOnExit
 from agui_state.backends import create_backend
 from agui_state.backends.base import StorageBackend, Write
@@ -495,4 +496,21 @@ class PersistentStateStore(CloseOnExit):
         return (
             f"PersistentStateStore(state_id={self.state_id!r}, version={self.version}, "
             f"backend={self._backend!r}, mode={mode})"
+        )
+
+    # ------------------------------------------------------------ notebook display
+    def _repr_html_(self) -> str:
+        """A card: state, version, last run/time/ops, backend (redacted), mode; state collapsed."""
+        store = self._store
+        try:
+            last = store.get_version(store.version) if store.version else None
+        except NotFoundError:
+            last = None
+        extra = [
+            ("backend", self._backend.config.redacted_url or self._backend.backend_type),
+            ("mode", "synchronous" if self._synchronous else "asynchronous"),
+            ("pending", len(self.pending_versions())),
+        ]
+        return cards.store_card(
+            "PersistentStateStore", self.state_id, store.version, store.get_state(), last, extra
         )

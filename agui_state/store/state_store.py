@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
+from agui_state import cards
 from agui_state.errors import (
     ConfigError,
     ConflictError,
@@ -501,3 +502,11 @@ class StateStore:
                     loaded.state, loaded.head, loaded.head_id, loaded.size, self._head.epoch + 1
                 )
             self._notifier.restart_at(loaded.head)
+
+    # ------------------------------------------------------------ notebook display
+    def _repr_html_(self) -> str:
+        """A card: state id, version, the last version's run/time/ops, the state collapsed."""
+        head = self._head
+        with self._history_lock:
+            last = self._history.get(head.number) if head.number else None
+        return cards.store_card("StateStore", self._state_id, head.number, head.state, last)
