@@ -92,6 +92,16 @@ class Reader:
         """Return one version by number."""
         return self.source.get_version(state_id, number)
 
+    def iter_versions(self, state_id: str, *, after: int, until: int) -> Iterator[StateVersion]:
+        """Yield versions ``after+1 .. until``, oldest first, paged."""
+        return self.source.iter_versions(state_id, after=after, until=until)
+
+    @property
+    def checkpoint_interval(self) -> int | None:
+        """Every how many versions a version carries a checkpoint (None: a store source)."""
+        backend = self.source.backend
+        return None if backend is None else backend.config.checkpoint_interval
+
     def iter_history(self, state_id: str, before: int | None = None) -> Iterator[StateVersion]:
         """Yield versions newest first, from below ``before``, a page at a time."""
         return self.source.iter_history(state_id, before=before, page_size=HISTORY_PAGE)

@@ -17,6 +17,7 @@ from agui_state import InvalidPathError, NotFoundError, ValidationError
 from agui_state.jupyter.inspector.diffing import diff_rows
 from agui_state.jupyter.inspector.log import LogFilter, log_page, run_id_of
 from agui_state.jupyter.inspector.reader import Reader
+from agui_state.jupyter.inspector.travel import document_at
 from agui_state.jupyter.inspector.tree import SearchResult, TreeView, search
 from agui_state.jupyter.inspector.values import preview
 from agui_state.jupyter.ops import touched_paths
@@ -145,13 +146,19 @@ class Inspection:
         assert self.state_id is not None
         doc = self._docs.get(number)
         if doc is None:
-            doc = self.reader.state_at(self.state_id, number)
-            self._docs[number] = doc
-            while len(self._docs) > _CACHE:
-                self._docs.popitem(last=False)
+            doc = document_at(
+                self.reader, self.state_id, number, self.head, self._docs, self._keep
+            )
+            self._keep(number, doc)
         else:
             self._docs.move_to_end(number)
         return doc
+
+    def _keep(self, number: int, doc: dict[str, Any]) -> None:
+        self._docs[number] = doc
+        self._docs.move_to_end(number)
+        while len(self._docs) > _CACHE:
+            self._docs.popitem(last=False)
 
     def _parent_and_doc(self, number: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """Return the documents at ``number - 1`` and ``number``, sharing structure.
@@ -161,11 +168,8 @@ class Inspection:
         """
         assert self.state_id is not None
         parent = self.document(number - 1)
-        cached = self._docs.get(number)
         version = self.reader.get_version(self.state_id, number)
-        doc = apply_patch(parent, version.delta)
-        if cached is None:
-            self._docs[number] = doc
+        doc: dict[str, Any] = apply_patch(parent, version.delta)
         return parent, doc
 
     # ------------------------------------------------------------ version log

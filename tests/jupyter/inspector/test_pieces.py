@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
-from agui_state import StateVersion
+from agui_state import PersistentStateStore, StateVersion, create_backend
 from agui_state.jupyter.inspector.diffing import diff_rows
 from agui_state.jupyter.inspector.log import LogFilter, log_page
+from agui_state.jupyter.inspector.reader import Reader
+from agui_state.jupyter.inspector.travel import document_at
 from agui_state.jupyter.inspector.tree import CHILDREN_PAGE, TreeView, search
 from agui_state.jupyter.inspector.values import preview
 
@@ -103,3 +106,37 @@ def test_preview_truncates_and_summarises_big_containers() -> None:
     assert preview("<b>x</b>") == '"<b>x</b>"'
     assert preview("x" * 1000).endswith("…") and len(preview("x" * 1000)) == 300
     assert preview(list(range(100))) == "[… 100 items]"
+
+
+def test_time_travel_matches_the_backend_at_every_version(tmp_path: Path) -> None:
+    url = f"file://{tmp_path}/d?checkpoint_interval=4"
+    backend = create_backend(url)
+    try:
+        with PersistentStateStore(backend, "s") as store:
+            store.set("/items", [])
+            for i in range(17):
+                store.apply_patch(
+                    [
+                        {"op": "add", "path": "/items/-", "value": {"id": i}},
+                        {"op": "replace", "path": "/n", "value": i}
+                        if i
+                        else {"op": "add", "path": "/n", "value": 0},
+                    ]
+                )
+                if i % 5 == 0:
+                    store.apply_patch([{"op": "remove", "path": "/items/0"}])
+        reader = Reader(backend)
+        head = backend.head_version("s")
+        kept: dict[int, dict[str, object]] = {}
+        for n in range(head + 1):
+            doc = document_at(reader, "s", n, head, {}, kept.__setitem__)
+            assert doc == backend.state_at("s", n), n
+        for n, doc in kept.items():
+            assert doc == backend.state_at("s", n)
+        # Starting from a nearer document already known gives the same answer.
+        known = {9: backend.state_at("s", 9)}
+        assert document_at(reader, "s", 11, head, known, kept.__setitem__) == backend.state_at(
+            "s", 11
+        )
+    finally:
+        backend.close()
