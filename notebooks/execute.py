@@ -8,8 +8,10 @@ timestamps are masked by notebooks/sanitize.cfg).
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -40,6 +42,11 @@ def drop_kernel_log(nb: nbformat.NotebookNode) -> None:
 
 
 def main(paths: list[str]) -> int:
+    # As under test (notebooks/conftest.py): 00_start_here makes its demo store in a
+    # fresh temporary folder, so the stored outputs match a test run, not a reader's store.
+    os.environ.setdefault(
+        "AGUI_STATE_DEMO_DIR", os.path.join(tempfile.mkdtemp(prefix="agui-demo-"), "demo-store")
+    )
     for name in paths:
         path = Path(name)
         nb = nbformat.read(path, as_version=4)

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +197,21 @@ def test_the_check_catches_what_nbval_lets_through(tmp_path: Path) -> None:
     assert problems[1].startswith("cell 2 ") and EXPECTED in problems[1]
     empties = _empty_where_fresh_has_outputs(nb, fresh)
     assert "cell 1 is committed without outputs; a fresh run has some" in empties
+
+
+def test_readme_first_command_opens_start_here() -> None:
+    """The README's first command installs the jupyter extra and opens 00_start_here."""
+    readme = (ROOT / "README.md").read_text()
+    first = re.search(r"```bash\n(.+?)\n```", readme, re.S)
+    assert first is not None
+    command = first.group(1)
+    assert "pip install -q -e '.[jupyter]'" in command
+    assert command.endswith("jupyter lab notebooks/00_start_here.ipynb")
+    assert (NOTEBOOKS / "00_start_here.ipynb").is_file()
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["jupyter"]
+    names = {re.split(r"[<>=\[ ]", spec, maxsplit=1)[0] for spec in extra}
+    # JupyterLab itself, a kernel, the widget stack and the SDK that 00_start_here uses.
+    wanted = {"jupyterlab", "ipykernel", "anywidget", "ipywidgets", "pandas", "ag-ui-protocol"}
+    assert wanted <= names
