@@ -194,6 +194,7 @@ class StateInspector(anywidget.AnyWidget):
             self._push_view()
         elif name == "pinned":
             m.pinned = str(new)
+            m.tree.expanded.add(m.pinned)  # a pinned sub-path opens on its children
             if m.query:
                 self.search_info = m.run_search()
             self._push_view()

@@ -28,6 +28,7 @@ from agui_state.jupyter.magics.magic import StateMagic
 
 __all__ = ["MagicStateError", "StateMagic", "load_ipython_extension", "unload_ipython_extension"]
 
+
 def _registered(shell: Any) -> StateMagic | None:
     magic = shell.magics_manager.registry.get("StateMagic")
     return magic if isinstance(magic, StateMagic) else None
@@ -39,7 +40,8 @@ def load_ipython_extension(shell: Any) -> None:
         return  # %load_ext twice, or %reload_ext after unload failed: keep the connections
     magic = StateMagic(shell=shell, parent=shell)
     shell.register_magics(magic)
-    shell.configurables.append(magic)
+    if magic not in shell.configurables:  # Magics.__init__ adds itself (IPython 8+)
+        shell.configurables.append(magic)
     magic.matcher = make_matcher(magic.connections)
     shell.Completer.custom_matchers.append(magic.matcher)
 
@@ -53,7 +55,6 @@ def unload_ipython_extension(shell: Any) -> None:
     del shell.magics_manager.registry["StateMagic"]
     for kind in ("line", "cell"):
         shell.magics_manager.magics[kind].pop("state", None)
-    if magic in shell.configurables:
-        shell.configurables.remove(magic)
+    shell.configurables[:] = [c for c in shell.configurables if c is not magic]
     if magic.matcher in shell.Completer.custom_matchers:
         shell.Completer.custom_matchers.remove(magic.matcher)

@@ -59,7 +59,7 @@ def candidates(registry: ConnectionRegistry, before_cursor: str) -> list[tuple[s
     """
     line = before_cursor.lstrip()
     words = line.split()
-    if not words or words[0] not in ("%state", "%%state") or len(words) == 1 and line == words[0]:
+    if not words or words[0] not in ("%state", "%%state") or (len(words) == 1 and line == words[0]):
         return None  # not ours (or still typing the magic's own name)
     ended = line.endswith((" ", "\t"))
     if len(words) == 1 or (len(words) == 2 and not ended):
@@ -76,7 +76,9 @@ def candidates(registry: ConnectionRegistry, before_cursor: str) -> list[tuple[s
 def make_matcher(registry: ConnectionRegistry) -> Any:
     """Return a completer matcher bound to a magic's connections."""
 
-    @completion_matcher(identifier="agui_state.state_magic", priority=10, api_version=2)
+    @completion_matcher(  # type: ignore[untyped-decorator]  # IPython types it loosely
+        identifier="agui_state.state_magic", priority=10, api_version=2
+    )
     def state_matcher(context: Any) -> dict[str, Any]:
         try:
             found = candidates(registry, context.text_until_cursor)

@@ -148,9 +148,9 @@ def test_patch_variants(ip: Shell, file_url: str) -> None:
     _seed(ip, file_url)
     # one object per line, metadata entries
     ip.run(
-        '%%state patch --meta who=ada --meta n=2\n'
+        "%%state patch --meta who=ada --meta n=2\n"
         '{"op": "add", "path": "/cart/items/-", "value": "jam"}\n'
-        '\n'
+        "\n"
         '{"op": "test", "path": "/cart/total", "value": 6.5}\n'
     )
     assert ip.run("%state get /cart/items") == ["tea", "jam"]
@@ -161,7 +161,9 @@ def test_patch_variants(ip: Shell, file_url: str) -> None:
 def test_patch_dry_run_writes_nothing(ip: Shell, file_url: str) -> None:
     _seed(ip, file_url)
     before = _head(file_url)
-    preview = ip.run('%%state patch --dry-run\n[{"op": "replace", "path": "/cart/total", "value": 1}]')
+    preview = ip.run(
+        '%%state patch --dry-run\n[{"op": "replace", "path": "/cart/total", "value": 1}]'
+    )
     assert preview.ops == [{"op": "replace", "path": "/cart/total", "value": 1}]
     text = repr(preview)
     assert "replace /cart/total: 6.5 -> 1" in text and "nothing was written" in text
@@ -342,7 +344,7 @@ def test_migrate_dry_run_then_real_then_again(
     with PersistentStateStore(dest, state_id="t1") as store:
         assert store.version == 0
     ip.run(f"%state connect {dest} --as dest")
-    summary = ip.run(f"%state migrate file dest --states t1")  # connection names work too
+    summary = ip.run("%state migrate file dest --states t1")  # connection names work too
     assert summary[["state_id", "destination_head", "copied", "action"]].values.tolist() == [
         ["t1", 3, 3, "copied"]
     ]
