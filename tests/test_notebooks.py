@@ -27,8 +27,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from tests.conftest import IN_CI
-from tests.servers.notebooks import missing_server
+from tests.servers.notebooks import kernel_env, missing_server
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -79,9 +81,10 @@ def execute(path: Path, env: dict[str, str] | None = None) -> tuple[Any, list[st
     def on_executed(cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
         replies[cell_index] = execute_reply["content"]["status"]
 
-    kernel_env = {**os.environ, **(env or {})}
-    kernel_env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), *filter(None, [kernel_env.get("PYTHONPATH")])]
+    private = Path(tempfile.mkdtemp(prefix="agui-nbclient-"))
+    variables = {**os.environ, **kernel_env(private), **(env or {})}
+    variables["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
     km = KernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnvKernels())
     client = NotebookClient(
@@ -92,8 +95,11 @@ def execute(path: Path, env: dict[str, str] | None = None) -> tuple[Any, list[st
         resources={"metadata": {"path": str(path.parent)}},
         on_cell_executed=on_executed,
     )
-    with _environ(kernel_env):
-        client.execute()
+    try:
+        with _environ(variables):
+            client.execute()
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     return nb, _problems(nb, replies)
 
 
