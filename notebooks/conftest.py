@@ -25,7 +25,6 @@ import pytest
 from tests.conftest import IN_CI
 from tests.servers.notebooks import kernel_env, missing_server
 
-
 _ROOT: Path | None = None
 _SAVED: dict[str, str | None] = {}
 

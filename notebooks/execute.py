@@ -18,7 +18,6 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-
 KERNEL_LOG = re.compile(r"^\[IPKernelApp\] (WARNING|INFO|DEBUG)\b.*\n?", re.MULTILINE)
 
 
