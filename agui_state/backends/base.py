@@ -61,6 +61,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from agui_state._context import CloseOnExit
+from agui_state.backends.summary import StateSummary, summarize_each
 from agui_state.backends.transaction import BatchTransaction, Transaction
 from agui_state.backends.writes import (
     Checkpoint,
@@ -467,6 +468,14 @@ class StorageBackend(CloseOnExit, ABC):
             if len(page) < page_size:
                 return
             after = page[-1]
+
+    def summarize_states(self, state_ids: Sequence[str]) -> list[StateSummary]:
+        """Return a :class:`StateSummary` per existing state of ``state_ids`` (a page of a listing).
+
+        Absent ids are skipped. The default reads each state through the
+        contract; backends with round trips override it with bulk reads.
+        """
+        return summarize_each(self, [validate_state_id(sid) for sid in state_ids])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.config.redacted_url!r})"

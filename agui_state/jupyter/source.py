@@ -15,14 +15,15 @@ version it does not hand out. Nothing here writes, except through
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import islice
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agui_state.backends import StorageBackend, create_backend
+from agui_state.backends.summary import StateSummary, document_bytes
 from agui_state.errors import NotFoundError, ValidationError
 from agui_state.ids import validate_state_id
 from agui_state.models import State, StateSnapshot, StateVersion
@@ -31,7 +32,15 @@ from agui_state.store import StateStore
 if TYPE_CHECKING:
     from agui_state.persistent import PersistentStateStore
 
-__all__ = ["PAGE_SIZE", "Source", "StateSource", "borrow", "open_source"]
+__all__ = [
+    "PAGE_SIZE",
+    "Source",
+    "StateSource",
+    "StateSummary",
+    "borrow",
+    "document_bytes",
+    "open_source",
+]
 
 PAGE_SIZE = 500
 """Versions or state ids fetched per backend round trip."""
@@ -56,6 +65,7 @@ class _Reader(Protocol):
     def snapshots(self, state_id: str) -> list[StateSnapshot]: ...
     def snapshot(self, state_id: str, snapshot_id: str) -> StateSnapshot: ...
     def stats(self) -> dict[str, Any]: ...
+    def summaries(self, state_ids: list[str]) -> list[StateSummary]: ...
 
 
 class _BackendReader:
@@ -95,6 +105,9 @@ class _BackendReader:
 
     def stats(self) -> dict[str, Any]:
         return self.backend.stats()
+
+    def summaries(self, state_ids: list[str]) -> list[StateSummary]:
+        return self.backend.summarize_states(state_ids)
 
 
 class _StoreReader:
@@ -149,6 +162,23 @@ class _StoreReader:
     def snapshot(self, state_id: str, snapshot_id: str) -> StateSnapshot:
         self._check(state_id)
         return self.store.get_snapshot(snapshot_id)
+
+    def summaries(self, state_ids: list[str]) -> list[StateSummary]:
+        store = self.store
+        if store.state_id not in state_ids:
+            return []
+        history = store.history(limit=store.version)  # the kept window, newest first
+        return [
+            StateSummary(
+                store.state_id,
+                store.version,
+                len(history),
+                history[-1].timestamp if history else None,
+                history[0].timestamp if history else None,
+                len(store.snapshots()),
+                document_bytes(store.get_state()),
+            )
+        ]
 
     def stats(self) -> dict[str, Any]:
         store = self.store
@@ -367,6 +397,23 @@ class StateSource:
                 yield version
             after = page[-1].number
 
+    def iter_summaries(
+        self, prefix: str | None = None, limit: int | None = None
+    ) -> Iterator[StateSummary]:
+        """Yield a :class:`StateSummary` per state (ascending ids), a page of ids at a time.
+
+        Each page is summarized in bulk by the backend
+        (:meth:`StorageBackend.summarize_states`: two round trips on SQL and Redis).
+        """
+        ids = self.iter_state_ids(prefix)
+        if limit is not None:
+            ids = islice(ids, limit)
+        while True:
+            page = list(islice(ids, PAGE_SIZE))
+            if not page:
+                return
+            yield from self._reader.summaries(page)
+
     def first_version(self, state_id: str) -> StateVersion | None:
         """Return the oldest stored version of a state (None when it has none)."""
         page = self._reader.oldest(self.resolve_state_id(state_id), 0, 1)
@@ -457,11 +504,6 @@ def split_bound(value: Any, argument: str) -> tuple[int | None, datetime | None]
             raise ValidationError(argument, f"a datetime must be timezone-aware, got {value!r}")
         return None, value
     return check_version_number(value, argument), None
-
-
-def document_bytes(doc: Any) -> int:
-    """Size of a document as compact UTF-8 JSON (what ``max_state_bytes`` bounds)."""
-    return len(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
 def open_source(source: Any, state_id: str | None = None) -> StateSource:

@@ -113,3 +113,17 @@ def test_states_frame_after_prune(seeded: Seeded) -> None:
     seeded.backend.prune_history(T1, 4)
     rows = states_frame(seeded.backend, prefix=T1).set_index("state_id")
     assert rows.loc[T1, "version"] == 11 and rows.loc[T1, "versions"] == 4
+
+
+def test_summarize_states_bulk_matches_one_by_one(seeded: Seeded) -> None:
+    from agui_state.backends.summary import summarize_each
+
+    b = seeded.backend
+    b.prune_history(T2, 1)
+    ids = ["absent", EMPTY, T1, T2]
+    bulk = b.summarize_states(ids)
+    assert [s.state_id for s in bulk] == [EMPTY, T1, T2]  # absent ids skipped, order kept
+    assert bulk == summarize_each(b, ids)
+    t2 = bulk[2]
+    assert (t2.head, t2.versions, t2.snapshots) == (2, 1, 0)
+    assert t2.created == t2.updated and t2.created is not None

@@ -116,6 +116,7 @@ from agui_state.backends.redis.scripts import (
     VERSION_BY_ID,
     WRITE_BATCH,
 )
+from agui_state.backends.summary import StateSummary, document_bytes
 from agui_state.config import StorageConfig
 from agui_state.errors import (
     ConflictError,
@@ -443,6 +444,63 @@ class RedisBackend(StorageBackend):
         return sorted(snaps, key=lambda s: (s.version, s.timestamp, s.id))
 
     # ---------------------------------------------------------------- listing
+    def summarize_states(self, state_ids: Sequence[str]) -> list[StateSummary]:
+        """Summarize a page of states in two pipelined round trips.
+
+        First the meta hashes, oldest versions and snapshot counts; then the
+        tails after each checkpoint and the head versions. Each state's
+        checkpoint and head come from one HMGET, so its document is
+        consistent even if it is written to in between.
+        """
+        client = self._check()
+        ids = [validate_state_id(sid) for sid in state_ids]
+        keys = [self.keys.state(sid) for sid in ids]
+        op = f"summarize_states({len(ids)} states)"
+
+        def first_pass() -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            for sk in keys:
+                pipe.hmget(sk.meta, ["head", "cpv", "cp"])
+                pipe.zrange(sk.versions, 0, 0)
+                pipe.hlen(sk.snapshots)
+            return list(pipe.execute())
+
+        found = self._conn.call(op, first_pass)
+        live = []
+        for i, sk in enumerate(keys):
+            (head, cpv, cp), oldest, snaps = found[3 * i : 3 * i + 3]
+            if head is not None and cpv is not None:
+                live.append((sk, parse_head(head, sk.meta) or 0, cpv, cp, oldest, int(snaps)))
+
+        def second_pass() -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            for sk, head, cpv, _, _, _ in live:
+                pipe.zrangebyscore(sk.versions, f"({int(cpv)}", head)
+                pipe.zrangebyscore(sk.versions, head, head)
+            return list(pipe.execute())
+
+        more = self._conn.call(op, second_pass) if live else []
+        out: list[StateSummary] = []
+        for i, (sk, head, cpv, cp, oldest, snaps) in enumerate(live):
+            cp_state = decode_checkpoint(cpv, cp, sk.meta)
+            tail = decode_versions(more[2 * i], sk.versions)
+            check_consecutive(sk.state_id, cp_state.version, tail)
+            doc = replay(cp_state.state, tail, sk.state_id)
+            first = decode_versions(oldest, sk.versions)
+            last = decode_versions(more[2 * i + 1], sk.versions)
+            out.append(
+                StateSummary(
+                    sk.state_id,
+                    head,
+                    head - first[0].number + 1 if first else 0,
+                    first[0].timestamp if first else None,
+                    last[0].timestamp if first and last else None,
+                    snaps,
+                    document_bytes(doc),
+                )
+            )
+        return out
+
     def list_states(
         self, prefix: str | None = None, limit: int = 100, after: str | None = None
     ) -> list[str]:

@@ -60,6 +60,8 @@ from agui_state.backends.sql.queries import (
 )
 from agui_state.backends.sql.retry import TransactionRunner
 from agui_state.backends.sql.schema import MIGRATIONS, build_tables, run_migrations
+from agui_state.backends.sql.summary import read_summaries
+from agui_state.backends.summary import StateSummary
 from agui_state.config import StorageConfig
 from agui_state.errors import ConflictError, CorruptDataError, NotFoundError, short_repr
 from agui_state.models import State, StateSnapshot, StateVersion
@@ -462,6 +464,15 @@ class SQLBackend(TransactionRunner, StorageBackend):
         )
 
     # ---------------------------------------------------------- housekeeping
+    def summarize_states(self, state_ids: Sequence[str]) -> list[StateSummary]:
+        """Summarize a page of states in two statements (see :mod:`.summary`)."""
+        ids = [validate_state_id(sid) for sid in state_ids]
+        tables, kind = self._tables, self.backend_type
+        return self._read(
+            f"summarize_states({len(ids)} states)",
+            lambda conn: read_summaries(conn, tables, ids, kind),
+        )
+
     def ping(self) -> None:
         self._check_open()
         self._retrying("ping", self._ping_once, self.config.read_timeout)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from itertools import islice
 from typing import Any
 
 from agui_state.jupyter.frames._pandas import build_frame, check_limit
-from agui_state.jupyter.source import StateSource, borrow, document_bytes
-from agui_state.models import StateVersion
+from agui_state.jupyter.source import StateSummary, borrow
 
 __all__ = ["STATES_COLUMNS", "state_row", "states_frame"]
 
@@ -23,36 +20,26 @@ STATES_COLUMNS = (
 )
 
 
-def state_row(src: StateSource, state_id: str) -> dict[str, Any]:
-    """The row of one state: head, stored versions, first/last commit time, snapshots, size."""
-    head = src.head_version(state_id)
-    first: StateVersion | None = src.first_version(state_id) if head else None
-    last: StateVersion | None = None
-    if first is not None:
-        last = first if first.number == head else src.get_version(state_id, head)
+def state_row(summary: StateSummary) -> dict[str, Any]:
+    """The row of one state."""
     return {
-        "state_id": state_id,
-        "version": head,
-        # Stored versions are gap-free from the oldest kept one to the head.
-        "versions": head - first.number + 1 if first is not None else 0,
-        "created": first.timestamp if first is not None else None,
-        "updated": last.timestamp if last is not None else None,
-        "snapshots": len(src.list_snapshots(state_id)),
-        "size_bytes": document_bytes(src.get_state(state_id)),
+        "state_id": summary.state_id,
+        "version": summary.head,
+        "versions": summary.versions,
+        "created": summary.created,
+        "updated": summary.updated,
+        "snapshots": summary.snapshots,
+        "size_bytes": summary.size_bytes,
     }
-
-
-def _ids(src: StateSource, prefix: str | None, limit: int | None) -> Iterator[str]:
-    ids = src.iter_state_ids(prefix)
-    return ids if limit is None else islice(ids, limit)
 
 
 def states_frame(source: Any, *, prefix: str | None = None, limit: int | None = None) -> Any:
     """Return one row per state, in ascending id order.
 
-    State ids are paged through the backend's state index; per state, only
-    its head, its oldest and newest stored versions, its snapshot list and
-    its current document are read.
+    State ids are paged through the backend's state index, and each page is
+    summarized in bulk (:meth:`StorageBackend.summarize_states`: two round
+    trips per page of 500 on SQL and Redis): heads, oldest and head version
+    times, snapshot counts and the current documents (for their size).
 
     Args:
         source: A storage URL, backend, persistent store, store or StateSource.
@@ -77,7 +64,7 @@ def states_frame(source: Any, *, prefix: str | None = None, limit: int | None = 
     """
     cap = check_limit(limit)
     with borrow(source) as src:
-        rows = [state_row(src, sid) for sid in _ids(src, prefix, cap)]
+        rows = [state_row(summary) for summary in src.iter_summaries(prefix, cap)]
     return build_frame(
         STATES_COLUMNS,
         rows,
