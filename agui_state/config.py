@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from agui_state.errors import ConfigError
@@ -36,8 +37,11 @@ __all__ = [
     "PostgreSQLOptions",
     "RedisOptions",
     "StorageConfig",
+    "parse_options",
     "redact_url",
 ]
+
+OptionsT = TypeVar("OptionsT")
 
 BACKEND_TYPES = ("memory", "file", "sqlite", "postgresql", "redis")
 """Backend types known to the package itself (third parties may register more)."""
@@ -383,6 +387,50 @@ class StorageConfig:
     def base_path(self) -> Path:
         """Return the file backend's base folder as a :class:`~pathlib.Path`."""
         return Path(self.file_options.base_dir)
+
+
+def parse_options(options_type: type[OptionsT], values: Mapping[str, Any]) -> OptionsT:
+    """Build a backend's own typed options from its URL parameters.
+
+    For third-party backends: :meth:`StorageConfig.from_url` keeps the URL
+    parameters it does not know in ``config.extra`` as strings; the backend
+    turns them into its options dataclass (every field with a default)::
+
+        @dataclass(frozen=True)
+        class S3Options:
+            region: str = "us-east-1"
+            part_size: int = 8 * 2**20
+
+        self.options = parse_options(S3Options, config.extra)
+
+    Strings are converted to the type of the field's default (bool accepts
+    ``true/false/1/0/yes/no/on/off``; int accepts ``0x`` prefixes); other
+    values are taken as they are. The dataclass's ``__post_init__`` may
+    check ranges and raise :class:`~agui_state.errors.ConfigError`.
+
+    Args:
+        options_type: A dataclass whose fields all have defaults.
+        values: Parameter name to value (usually ``config.extra``).
+
+    Returns:
+        The options, defaults overridden by ``values``.
+
+    Raises:
+        ConfigError: An unknown parameter, or a value of the wrong type.
+    """
+    if not dataclasses.is_dataclass(options_type):
+        raise TypeError(f"{options_type!r} is not a dataclass")
+    defaults = options_type()
+    known = {f.name for f in dataclasses.fields(options_type)}
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(
+                key, f"unknown URL parameter for this backend; known: {', '.join(sorted(known))}"
+            )
+        current = getattr(defaults, key)
+        changes[key] = _coerce(key, value, current) if isinstance(value, str) else value
+    return dataclasses.replace(defaults, **changes)
 
 
 def _positive(name: str, value: Any) -> None:

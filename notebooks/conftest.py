@@ -9,6 +9,8 @@ by skipping quietly.
 ``00_start_here`` makes its demo store in ``AGUI_STATE_DEMO_DIR``; under test
 that is a fresh temporary folder (the kernels inherit our environment), so a
 reader's own ``notebooks/demo-store`` is never used or changed by a test run.
+The kernels also get a private IPython dir whose config keeps ipykernel's
+start-up log lines out of cell outputs (see ``tests/servers/notebooks.py``).
 """
 
 from __future__ import annotations
@@ -21,23 +23,32 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI
-from tests.servers.notebooks import missing_server
+from tests.servers.notebooks import kernel_env, missing_server
 
-
-_DEMO_ROOT: Path | None = None
+_ROOT: Path | None = None
+_SAVED: dict[str, str | None] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _DEMO_ROOT
+    """Kernels inherit our environment: a temporary demo store and a quiet IPython dir."""
+    global _ROOT
+    _ROOT = Path(tempfile.mkdtemp(prefix="agui-nbtest-"))
+    env = kernel_env(_ROOT)
     if "AGUI_STATE_DEMO_DIR" not in os.environ:
-        _DEMO_ROOT = Path(tempfile.mkdtemp(prefix="agui-demo-"))
-        os.environ["AGUI_STATE_DEMO_DIR"] = str(_DEMO_ROOT / "demo-store")
+        env["AGUI_STATE_DEMO_DIR"] = str(_ROOT / "demo-store")
+    for key, value in env.items():
+        _SAVED[key] = os.environ.get(key)
+        os.environ[key] = value
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _DEMO_ROOT is not None:
-        os.environ.pop("AGUI_STATE_DEMO_DIR", None)
-        shutil.rmtree(_DEMO_ROOT, ignore_errors=True)
+    for key, value in _SAVED.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if _ROOT is not None:
+        shutil.rmtree(_ROOT, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -307,7 +307,7 @@ def _assert_same_time_travel(a: StorageBackend, b: StorageBackend, sid: str) -> 
 
 def test_export_import_round_trip_keeps_the_origin(target: Target) -> None:
     src = _seeded_source()
-    assert src._read_checkpoint("seeded") == Checkpoint(6, src.state_at("seeded", 6))
+    assert src.read_checkpoint("seeded") == Checkpoint(6, src.state_at("seeded", 6))
     dump = json.loads(json.dumps(export_data(src)))
     by_id = {s["state_id"]: s for s in dump["states"]}
     assert by_id["seeded"]["origin"] == ORIGIN
@@ -376,6 +376,6 @@ def test_migrate_copies_and_verifies_the_origin(
     assert dst.state_at("seeded", 0) == ORIGIN
     # A destination whose origin differs fails verification, naming the state.
     other = MemoryBackend()
-    monkeypatch.setattr(other, "_read_origin", lambda sid: {})
+    monkeypatch.setattr(other, "read_origin", lambda sid: {})
     with pytest.raises(StorageError, match=r"'seeded'.*origin"):
         migrate(src, other, ["seeded"])

@@ -26,8 +26,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +42,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from tests.conftest import IN_CI
-from tests.servers.notebooks import missing_server
+from tests.servers.notebooks import kernel_env, missing_server
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -77,9 +81,10 @@ def execute(path: Path, env: dict[str, str] | None = None) -> tuple[Any, list[st
     def on_executed(cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
         replies[cell_index] = execute_reply["content"]["status"]
 
-    kernel_env = {**os.environ, **(env or {})}
-    kernel_env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), *filter(None, [kernel_env.get("PYTHONPATH")])]
+    private = Path(tempfile.mkdtemp(prefix="agui-nbclient-"))
+    variables = {**os.environ, **kernel_env(private), **(env or {})}
+    variables["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
     km = KernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnvKernels())
     client = NotebookClient(
@@ -90,8 +95,11 @@ def execute(path: Path, env: dict[str, str] | None = None) -> tuple[Any, list[st
         resources={"metadata": {"path": str(path.parent)}},
         on_cell_executed=on_executed,
     )
-    with _environ(kernel_env):
-        client.execute()
+    try:
+        with _environ(variables):
+            client.execute()
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     return nb, _problems(nb, replies)
 
 
@@ -195,3 +203,21 @@ def test_the_check_catches_what_nbval_lets_through(tmp_path: Path) -> None:
     assert problems[1].startswith("cell 2 ") and EXPECTED in problems[1]
     empties = _empty_where_fresh_has_outputs(nb, fresh)
     assert "cell 1 is committed without outputs; a fresh run has some" in empties
+
+
+def test_readme_first_command_opens_start_here() -> None:
+    """The README's first command installs the jupyter extra and opens 00_start_here."""
+    readme = (ROOT / "README.md").read_text()
+    first = re.search(r"```bash\n(.+?)\n```", readme, re.S)
+    assert first is not None
+    command = first.group(1)
+    assert "pip install -q -e '.[jupyter]'" in command
+    assert command.endswith("jupyter lab notebooks/00_start_here.ipynb")
+    assert (NOTEBOOKS / "00_start_here.ipynb").is_file()
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["jupyter"]
+    names = {re.split(r"[<>=\[ ]", spec, maxsplit=1)[0] for spec in extra}
+    # JupyterLab itself, a kernel, the widget stack and the SDK that 00_start_here uses.
+    wanted = {"jupyterlab", "ipykernel", "anywidget", "ipywidgets", "pandas", "ag-ui-protocol"}
+    assert wanted <= names

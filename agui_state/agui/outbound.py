@@ -93,7 +93,7 @@ def consistent_state(store: StoreLike) -> tuple[int, State]:
     return number, store.state_at(number)
 
 
-def _resolve(
+def resolve_source(
     source: Source, state_id: str | None
 ) -> tuple[StorageBackend | None, StoreLike | None, str]:
     """Split a source into (backend, store, state id), checking the state id."""
@@ -125,7 +125,7 @@ def snapshot_event(
         ValidationError: ``state_id`` missing for a backend, or not the store's.
         NotFoundError: The state or version does not exist.
     """
-    backend, store, sid = _resolve(source, state_id)
+    backend, store, sid = resolve_source(source, state_id)
     if backend is not None:
         if version is None:
             number = backend.head_version(sid)

@@ -20,7 +20,7 @@ from agui_state.agui._sdk import BaseEvent, to_epoch_ms
 from agui_state.agui._types import Source, StoreLike
 from agui_state.agui.inbound import METADATA_KEY
 from agui_state.agui.outbound import (
-    _resolve,
+    resolve_source,
     run_finished_event,
     run_started_event,
     state_snapshot_event,
@@ -88,7 +88,7 @@ def replay_thread(
     """
     if isinstance(from_version, bool) or not isinstance(from_version, int) or from_version < 0:
         raise ValidationError("from_version", f"must be an integer >= 0, got {from_version!r}")
-    backend, store, sid = _resolve(source, state_id)
+    backend, store, sid = resolve_source(source, state_id)
     if store is not None:
         try:
             state = store.state_at(from_version)

@@ -35,13 +35,22 @@ otherwise :class:`~agui_state.errors.ConflictError` and nothing is written.
 ``save_version``, ``set_state``, ``save_snapshot`` and
 :class:`BatchTransaction` are thin wrappers over it.
 
-Reads backends must implement: ``_read_head``, ``_read_checkpoint``, the
-version, snapshot and listing reads, and ``_read_origin`` (its default,
-``{}``, is only right for a backend whose ``set_state`` never creates a state
-with content). Everything else (``get_state``, ``state_at``,
-``prune_history``'s reconstruction) is shared here. The batch items and the
-head checks live in ``writes``, transactions in ``transaction``; both are
-re-exported from this module, the one to import the contract from.
+What a backend implements (every abstract method is public and documented
+below): the write primitive ``write_batch``; the reads ``read_head``,
+``read_checkpoint``, ``read_origin``, ``read_version``, ``get_versions``,
+``get_version_history``, ``get_snapshot``, ``list_snapshots``,
+``list_states``; the maintenance steps ``delete_versions_before``,
+``replace_version``, ``store_checkpoint`` (used by ``prune_history``) and
+``delete_state``; ``ping`` and ``stats``. Everything else (``get_state``,
+``state_at``, ``prune_history``, ``head_version``, transactions) is shared
+here, built on those. The shared reads and ``prune_history`` take several
+steps: they are correct for a backend used by one writer at a time, and a
+backend shared by concurrent writers overrides them to run in one
+transaction or under its lock (each says so: "override for concurrent use").
+``agui_state.testing`` is the conformance suite a backend must pass. The
+batch items and the head checks live in ``writes``, transactions in
+``transaction``; both are re-exported from this module, the one to import
+the contract from.
 """
 
 from __future__ import annotations
@@ -128,27 +137,24 @@ class StorageBackend(CloseOnExit, ABC):
         """
 
     @abstractmethod
-    def _read_head(self, state_id: str) -> int | None:
+    def read_head(self, state_id: str) -> int | None:
         """Return the head version number of ``state_id``, or None if absent."""
 
     @abstractmethod
-    def _read_checkpoint(self, state_id: str) -> Checkpoint | None:
+    def read_checkpoint(self, state_id: str) -> Checkpoint | None:
         """Return the latest checkpoint of ``state_id``, or None if absent."""
 
-    def _read_origin(self, state_id: str) -> State:
+    @abstractmethod
+    def read_origin(self, state_id: str) -> State:
         """Return the origin of ``state_id``: its state at version 0.
 
         That is the state of the last ``state`` write made while the head was
         0, or ``{}`` when there was none (a state created by version 1). Only
         called for a state that exists; reading it is not on the hot path
-        (``state_at`` asks for it only when no checkpoint is nearer).
-
-        The default returns ``{}``: right only for a backend whose states
-        never get content from ``set_state`` at head 0. Every backend that
-        stores such states must store the origin (see :meth:`write_batch`)
-        and override this; the conformance suite checks it.
+        (``state_at`` asks for it only when no checkpoint is nearer). Every
+        backend stores the origin apart from the latest checkpoint (see
+        :meth:`write_batch`); the conformance suite checks it.
         """
-        return {}
 
     @abstractmethod
     def get_versions(
@@ -170,13 +176,13 @@ class StorageBackend(CloseOnExit, ABC):
         """
 
     @abstractmethod
-    def _read_version(
+    def read_version(
         self, state_id: str, number: int | None, version_id: str | None
     ) -> StateVersion | None:
         """Return one version by number or by id, or None."""
 
     @abstractmethod
-    def _delete_versions_before(self, state_id: str, number: int) -> int:
+    def delete_versions_before(self, state_id: str, number: int) -> int:
         """Delete versions numbered < ``number``; return how many were deleted.
 
         Called by :meth:`prune_history` after the checkpoint it needs is written.
@@ -285,24 +291,30 @@ class StorageBackend(CloseOnExit, ABC):
         Raises:
             NotFoundError: The state does not exist.
         """
-        head = self._read_head(validate_state_id(state_id))
+        head = self.read_head(validate_state_id(state_id))
         if head is None:
             raise NotFoundError("state", state_id)
         return head
 
     def exists(self, state_id: str) -> bool:
         """Return whether the state exists."""
-        return self._read_head(validate_state_id(state_id)) is not None
+        return self.read_head(validate_state_id(state_id)) is not None
 
     def get_state(self, state_id: str) -> State:
         """Return the current state: latest checkpoint plus the deltas after it.
+
+        Override for concurrent use: this default reads the checkpoint and
+        then the versions after it in two steps, so a ``prune_history`` or
+        ``set_state`` of another writer in between can make it fail or mix
+        two moments. A backend shared by writers reads both in one
+        transaction, snapshot or lock.
 
         Raises:
             NotFoundError: The state does not exist.
             CorruptDataError: Stored data cannot be read back.
         """
         validate_state_id(state_id)
-        cp = self._read_checkpoint(state_id)
+        cp = self.read_checkpoint(state_id)
         if cp is None:
             raise NotFoundError("state", state_id)
         tail = self.get_versions(state_id, after=cp.version)
@@ -319,9 +331,9 @@ class StorageBackend(CloseOnExit, ABC):
         if isinstance(version_id, bool) or not isinstance(version_id, (int, str)):
             raise ValidationError("version_id", f"must be a number or an id, got {version_id!r}")
         if isinstance(version_id, int):
-            found = self._read_version(state_id, version_id, None)
+            found = self.read_version(state_id, version_id, None)
         else:
-            found = self._read_version(state_id, None, version_id)
+            found = self.read_version(state_id, None, version_id)
         if found is None:
             raise NotFoundError("version", state_id, version_id)
         return found
@@ -333,7 +345,8 @@ class StorageBackend(CloseOnExit, ABC):
         (for version 0: the origin). Starts from the latest checkpoint if it
         is at or before ``number``, else from the nearest older checkpoint
         carried by a version, else from the origin. After a ``set_state`` at
-        a head above 0, see the module docstring.
+        a head above 0, see the module docstring. Override for concurrent
+        use, as :meth:`get_state`: this default reads in several steps.
 
         Version 0 counts as pruned once version 1 is: after
         :meth:`prune_history` cut the start of the history (or for a history
@@ -344,10 +357,10 @@ class StorageBackend(CloseOnExit, ABC):
             NotFoundError: The state does not exist or that version was pruned.
         """
         validate_state_id(state_id)
-        cp = self._read_checkpoint(state_id)
+        cp = self.read_checkpoint(state_id)
         if cp is None:
             raise NotFoundError("state", state_id)
-        head = self._read_head(state_id) or 0
+        head = self.read_head(state_id) or 0
         if not 0 <= number <= head:
             raise NotFoundError("version", state_id, number)
         if cp.version <= number:
@@ -357,9 +370,9 @@ class StorageBackend(CloseOnExit, ABC):
         if number == 0:
             # The latest checkpoint moved on; the origin answers as long as
             # the history still starts at version 1.
-            if self._read_version(state_id, 1, None) is None:
+            if self.read_version(state_id, 1, None) is None:
                 raise NotFoundError("version", state_id, number)
-            return self._read_origin(state_id)
+            return self.read_origin(state_id)
         # Walk back to the nearest older checkpoint carried by a version.
         chain: list[StateVersion] = []
         before = number + 1
@@ -375,11 +388,16 @@ class StorageBackend(CloseOnExit, ABC):
             before = page[-1].number
         if chain and chain[-1].number == 1:
             chain.reverse()
-            return replay(self._read_origin(state_id), chain, state_id)
+            return replay(self.read_origin(state_id), chain, state_id)
         raise NotFoundError("version", state_id, number)
 
     def prune_history(self, state_id: str, keep_last: int) -> int:
         """Delete all but the newest ``keep_last`` versions.
+
+        Override for concurrent use: this default reads, writes a checkpoint
+        and deletes in separate steps; a backend shared by writers runs them
+        under one lock or transaction so a concurrent write cannot fall in
+        between.
 
         Every remaining version stays reconstructible: the oldest kept
         version is rewritten with a checkpoint first (and the latest
@@ -402,19 +420,19 @@ class StorageBackend(CloseOnExit, ABC):
         first_kept = head - keep_last + 1
         if keep_last == 0:
             # Keep nothing: the checkpoint at the head carries the whole state.
-            self._write_checkpoint_for_prune(state_id, head, None)
-            return self._delete_versions_before(state_id, head + 1)
+            self.write_checkpoint_for_prune(state_id, head, None)
+            return self.delete_versions_before(state_id, head + 1)
         if first_kept <= 1:
             return 0
-        oldest = self._read_version(state_id, first_kept, None)
+        oldest = self.read_version(state_id, first_kept, None)
         if oldest is None:
             return 0
         if oldest.checkpoint is None:
             state = self.state_at(state_id, first_kept)
-            self._write_checkpoint_for_prune(state_id, first_kept, oldest.with_checkpoint(state))
-        return self._delete_versions_before(state_id, first_kept)
+            self.write_checkpoint_for_prune(state_id, first_kept, oldest.with_checkpoint(state))
+        return self.delete_versions_before(state_id, first_kept)
 
-    def _write_checkpoint_for_prune(
+    def write_checkpoint_for_prune(
         self, state_id: str, number: int, version: StateVersion | None
     ) -> None:
         """Store a checkpoint at ``number`` without changing the head.
@@ -422,23 +440,23 @@ class StorageBackend(CloseOnExit, ABC):
         ``version`` (when given) replaces the stored version ``number`` with a
         copy that carries its checkpoint. Backends that cannot rewrite a
         version in place override this. The default rewrites via
-        :meth:`_replace_version` and moves the latest checkpoint forward when
+        :meth:`replace_version` and moves the latest checkpoint forward when
         it is older than ``number``.
         """
         if version is not None:
-            self._replace_version(state_id, version)
-        cp = self._read_checkpoint(state_id)
+            self.replace_version(state_id, version)
+        cp = self.read_checkpoint(state_id)
         if cp is not None and cp.version < number:
             state = version.checkpoint if version is not None else self.get_state(state_id)
             assert state is not None
-            self._store_checkpoint(state_id, Checkpoint(number, state))
+            self.store_checkpoint(state_id, Checkpoint(number, state))
 
     @abstractmethod
-    def _replace_version(self, state_id: str, version: StateVersion) -> None:
+    def replace_version(self, state_id: str, version: StateVersion) -> None:
         """Overwrite the stored version with the same number (used by prune)."""
 
     @abstractmethod
-    def _store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
+    def store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
         """Overwrite the latest checkpoint without touching the head (used by prune)."""
 
     def iter_states(self, prefix: str | None = None, page_size: int = 500) -> Iterator[str]:

@@ -105,18 +105,18 @@ class MemoryBackend(StorageBackend):
                 raise NotFoundError("state", state_id)
             del self._ids[bisect.bisect_left(self._ids, state_id)]
 
-    def _replace_version(self, state_id: str, version: StateVersion) -> None:
+    def replace_version(self, state_id: str, version: StateVersion) -> None:
         with self._lock:
             rec = self._records[state_id]
             rec.versions[version.number] = copy.deepcopy(version.to_dict())
 
-    def _store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
+    def store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
         with self._lock:
             rec = self._records[state_id]
             rec.checkpoint_version = checkpoint.version
             rec.checkpoint = copy.deepcopy(checkpoint.state)
 
-    def _delete_versions_before(self, state_id: str, number: int) -> int:
+    def delete_versions_before(self, state_id: str, number: int) -> int:
         with self._lock:
             rec = self._records[state_id]
             doomed = [n for n in rec.versions if n < number]
@@ -125,13 +125,13 @@ class MemoryBackend(StorageBackend):
             return len(doomed)
 
     # ------------------------------------------------------------------- reads
-    def _read_head(self, state_id: str) -> int | None:
+    def read_head(self, state_id: str) -> int | None:
         self._check()
         with self._lock:
             rec = self._records.get(state_id)
             return rec.head if rec else None
 
-    def _read_checkpoint(self, state_id: str) -> Checkpoint | None:
+    def read_checkpoint(self, state_id: str) -> Checkpoint | None:
         self._check()
         with self._lock:
             rec = self._records.get(state_id)
@@ -139,13 +139,13 @@ class MemoryBackend(StorageBackend):
                 return None
             return Checkpoint(rec.checkpoint_version, copy.deepcopy(rec.checkpoint))
 
-    def _read_origin(self, state_id: str) -> dict[str, Any]:
+    def read_origin(self, state_id: str) -> dict[str, Any]:
         self._check()
         with self._lock:
             rec = self._records.get(state_id)
             return copy.deepcopy(rec.origin) if rec else {}
 
-    def _read_version(
+    def read_version(
         self, state_id: str, number: int | None, version_id: str | None
     ) -> StateVersion | None:
         self._check()

@@ -5,15 +5,27 @@ importing :mod:`agui_state` never imports SQLAlchemy drivers or redis-py; the
 module is imported on first use, and a missing optional dependency becomes a
 :class:`~agui_state.errors.ConfigError` with the ``pip install`` hint.
 
-Third parties register their own without editing the package::
+Third parties register their own without editing the package, either in
+code::
 
     register_backend("s3", lambda config: S3Backend(config))
     create_backend("s3://bucket/prefix")
+
+or by entry point in their distribution's ``pyproject.toml``, found lazily
+(the first time a URL names the type) in every process that has the
+distribution installed::
+
+    [project.entry-points."agui_state.backends"]
+    s3 = "my_package.backend:S3Backend"
+
+Lookup order: :func:`register_backend` registrations, then the built-in
+backends (an entry point cannot shadow them), then entry points.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -24,7 +36,16 @@ from agui_state.errors import ConfigError
 if TYPE_CHECKING:
     from agui_state.backends.base import StorageBackend
 
-__all__ = ["BackendFactory", "available_backends", "create_backend", "register_backend"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BackendFactory",
+    "available_backends",
+    "create_backend",
+    "register_backend",
+]
+
+ENTRY_POINT_GROUP = "agui_state.backends"
+"""The entry-point group third-party backends register under (name: the URL scheme)."""
 
 BackendFactory = Callable[[StorageConfig], "StorageBackend"]
 
@@ -39,6 +60,7 @@ _BUILTIN: dict[str, tuple[str, str | None]] = {
 
 _lock = threading.Lock()
 _custom: dict[str, BackendFactory] = {}
+_discovered: dict[str, BackendFactory] = {}  # entry points already loaded
 
 
 def register_backend(name: str, factory: BackendFactory, *, replace: bool = False) -> None:
@@ -65,9 +87,36 @@ def register_backend(name: str, factory: BackendFactory, *, replace: bool = Fals
 
 
 def available_backends() -> list[str]:
-    """Return the registered backend type names (built-in and custom)."""
+    """Return the backend type names: built-in, registered and installed by entry point."""
+    installed = {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
     with _lock:
-        return sorted(set(_BUILTIN) | set(_custom))
+        return sorted(set(_BUILTIN) | set(_custom) | installed)
+
+
+def _load_entry_point(btype: str) -> BackendFactory | None:
+    """Load the factory an installed distribution registers for ``btype``, or None."""
+    with _lock:
+        found = _discovered.get(btype)
+    if found is not None:
+        return found
+    points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=btype)
+    if not points:
+        return None
+    point = sorted(points, key=lambda ep: ep.value)[0]
+    try:
+        loaded = point.load()
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            "type", f"the {btype} backend's entry point {point.value!r} cannot be loaded: {exc}"
+        ) from exc
+    if not callable(loaded):
+        raise ConfigError(
+            "type", f"the {btype} backend's entry point {point.value!r} is not callable"
+        )
+    factory: BackendFactory = loaded
+    with _lock:
+        _discovered.setdefault(btype, factory)
+    return factory
 
 
 def _load_builtin(btype: str) -> BackendFactory:
@@ -110,8 +159,11 @@ def create_backend(config_or_url: StorageConfig | str) -> StorageBackend:
         custom = _custom.get(config.type)
     if custom is not None:
         return custom(config)
-    if config.type not in _BUILTIN:
+    if config.type in _BUILTIN:
+        return _load_builtin(config.type)(config)
+    discovered = _load_entry_point(config.type)
+    if discovered is None:
         raise ConfigError(
             "type", f"unknown backend type {config.type!r}; known: {available_backends()}"
         )
-    return _load_builtin(config.type)(config)
+    return discovered(config)

@@ -63,7 +63,7 @@ def summarize_each(backend: StorageBackend, state_ids: Sequence[str]) -> list[St
         first = backend.get_versions(sid, after=0, limit=1) if head else []
         last = None
         if first:
-            last = first[0] if first[0].number == head else backend._read_version(sid, head, None)
+            last = first[0] if first[0].number == head else backend.read_version(sid, head, None)
         out.append(
             StateSummary(
                 sid,

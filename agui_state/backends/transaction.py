@@ -8,17 +8,22 @@ its one write primitive.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from agui_state._context import CommitOnExit
 from agui_state.backends.writes import Write
 from agui_state.errors import TransactionError
 from agui_state.models import State, StateSnapshot, StateVersion
 
-if TYPE_CHECKING:
-    from agui_state.backends.base import StorageBackend
+__all__ = ["BatchTransaction", "BatchWriter", "Transaction"]
 
-__all__ = ["BatchTransaction", "Transaction"]
+
+class BatchWriter(Protocol):
+    """What a :class:`BatchTransaction` needs of its backend: the atomic write primitive."""
+
+    def write_batch(self, writes: Sequence[Write]) -> None:
+        """Apply ``writes`` atomically (see ``StorageBackend.write_batch``)."""
 
 
 class Transaction(CommitOnExit, ABC):
@@ -59,7 +64,7 @@ class Transaction(CommitOnExit, ABC):
 class BatchTransaction(Transaction):
     """A transaction that buffers writes and hands them to ``write_batch``."""
 
-    def __init__(self, backend: StorageBackend) -> None:
+    def __init__(self, backend: BatchWriter) -> None:
         self._backend = backend
         self._writes: list[Write] = []
         self._done: str | None = None

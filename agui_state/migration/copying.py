@@ -83,7 +83,7 @@ class Plan:
 def plan_state(src: StorageBackend, dst: StorageBackend, sid: str) -> Plan:
     """Check a state's destination against the source; decide what to copy."""
     src_head = src.head_version(sid)
-    dst_head = dst._read_head(sid)
+    dst_head = dst.read_head(sid)
     if dst_head is None:
         first = src.get_versions(sid, limit=1)
         start = first[0].number - 1 if first else src_head
@@ -227,7 +227,7 @@ def _carried_by_version(src: StorageBackend, sid: str, number: int) -> bool:
 
 def verify_state(src: StorageBackend, dst: StorageBackend, sid: str, page_size: int) -> None:
     """Check that a state is identical in both backends, or raise StorageError naming it."""
-    src_head, dst_head = src.head_version(sid), dst._read_head(sid)
+    src_head, dst_head = src.head_version(sid), dst.read_head(sid)
     if dst_head != src_head:
         raise StorageError(
             f"verification failed for state {sid!r}: head {dst_head} != source head {src_head}"

@@ -24,7 +24,7 @@ def read_checkpoint(backend: StorageBackend, state_id: str) -> Checkpoint:
     """
     # The latest checkpoint is part of the storage contract but read through
     # its internal hook: export must carry it to restore a state exactly.
-    cp = backend._read_checkpoint(state_id)
+    cp = backend.read_checkpoint(state_id)
     if cp is None:
         raise NotFoundError("state", state_id)
     return cp
@@ -36,7 +36,7 @@ def read_origin(backend: StorageBackend, state_id: str, cp: Checkpoint) -> State
     While the latest checkpoint is at version 0 it *is* the origin (also for
     data stored before backends kept the origin apart).
     """
-    return cp.state if cp.version == 0 else backend._read_origin(state_id)
+    return cp.state if cp.version == 0 else backend.read_origin(state_id)
 
 
 def missing_snapshots(

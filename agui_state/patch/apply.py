@@ -15,6 +15,11 @@ copying it again. Ownership is tracked by ``id()``; the owned objects are kept
 referenced so an id can never be recycled for another object while we rely
 on it.
 
+:class:`Applier` is public for one reason: a caller that must follow every
+change (the store keeps the document's JSON size up to date in O(delta))
+subclasses it and overrides :meth:`Applier.on_step`, which the engine calls
+after each structural change with the container, key, old and new value.
+
 Atomicity comes for free: the input is never modified, so a failing
 operation just abandons the partial copies and the caller still holds the
 unchanged document.
@@ -29,7 +34,7 @@ from agui_state.patch.ops import Operation, parse_patch
 from agui_state.patch.pointer import StepError, array_index, child, location, lookup
 from agui_state.patch.values import clone_json, json_equal
 
-__all__ = ["apply_patch"]
+__all__ = ["ABSENT", "Applier", "apply_patch"]
 
 
 def apply_patch(doc: Any, patch: Any) -> Any:
@@ -57,7 +62,7 @@ def apply_patch(doc: Any, patch: Any) -> Any:
     ops = parse_patch(patch, copy_values=True)
     if not ops:
         return doc
-    applier = _Applier(doc)
+    applier = Applier(doc)
     for op in ops:
         try:
             applier.run(op)
@@ -70,8 +75,28 @@ def _container(value: Any) -> bool:
     return isinstance(value, (dict, list))
 
 
-class _Applier:
-    """Applies operations one by one to a path-copied version of a document."""
+class _Absent:
+    """The type of :data:`ABSENT`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+"""The old value :meth:`Applier.on_step` gets for an insertion, the new one for a removal."""
+
+
+class Applier:
+    """Applies operations one by one to a path-copied version of a document.
+
+    ``root`` is the document so far; the input document is never mutated.
+    :meth:`run` applies one parsed operation (as :func:`apply_patch` does);
+    :meth:`add`, :meth:`remove` and :meth:`replace` are its structural steps,
+    callable directly with a value the caller has made private to this
+    application. Subclasses follow the changes through :meth:`on_step`.
+    """
 
     __slots__ = ("owned", "root")
 
@@ -121,6 +146,20 @@ class _Applier:
             node = mine
         return node
 
+    def on_step(self, parent: Any, key: str | int | None, old: Any, new: Any) -> None:
+        """Called after each structural change; does nothing here (a hook for subclasses).
+
+        Args:
+            parent: The (already changed) dict or list the change happened
+                in, or None when the whole document was replaced.
+            key: The member name (dict) or index (list), None for the root.
+            old: The value there before, :data:`ABSENT` for an insertion.
+            new: The value there now, :data:`ABSENT` for a removal.
+
+        A ``move`` is a removal then an insertion of the same value; a
+        ``copy`` an insertion of a fresh copy; ``test`` changes nothing.
+        """
+
     def _claim(self, value: Any) -> Any:
         """Mark a freshly built container as owned, so later ops write in place."""
         if _container(value):
@@ -130,17 +169,21 @@ class _Applier:
     def add(self, tokens: list[str], value: Any) -> None:
         """Insert ``value`` (already private to us) at ``tokens``."""
         if not tokens:
-            self.root = value
+            old, self.root = self.root, value
+            self.on_step(None, None, old, value)
             return
         parent = self._writable_parent(tokens)
         key = tokens[-1]
         if isinstance(parent, dict):
+            old = parent.get(key, ABSENT)
             parent[key] = value
+            self.on_step(parent, key, old, value)
         else:
             index = array_index(
                 key, len(parent), allow_end=True, tokens=tokens, depth=len(tokens) - 1
             )
             parent.insert(index, value)
+            self.on_step(parent, index, ABSENT, value)
 
     def remove(self, tokens: list[str]) -> Any:
         """Remove and return the value at ``tokens``."""
@@ -153,14 +196,19 @@ class _Applier:
                 raise StepError(
                     f"member {key!r} not found in the object at {location(tokens, len(tokens) - 1)}"
                 )
-            return parent.pop(key)
+            old = parent.pop(key)
+            self.on_step(parent, key, old, ABSENT)
+            return old
         index = array_index(key, len(parent), allow_end=False, tokens=tokens, depth=len(tokens) - 1)
-        return parent.pop(index)
+        old = parent.pop(index)
+        self.on_step(parent, index, old, ABSENT)
+        return old
 
     def replace(self, tokens: list[str], value: Any) -> None:
         """Replace the existing value at ``tokens`` with ``value``."""
         if not tokens:
-            self.root = value
+            old, self.root = self.root, value
+            self.on_step(None, None, old, value)
             return
         parent = self._writable_parent(tokens)
         key = tokens[-1]
@@ -169,12 +217,16 @@ class _Applier:
                 raise StepError(
                     f"member {key!r} not found in the object at {location(tokens, len(tokens) - 1)}"
                 )
+            old = parent[key]
             parent[key] = value
+            self.on_step(parent, key, old, value)
         else:
             index = array_index(
                 key, len(parent), allow_end=False, tokens=tokens, depth=len(tokens) - 1
             )
+            old = parent[index]
             parent[index] = value
+            self.on_step(parent, index, old, value)
 
     def run(self, op: Operation) -> None:
         """Apply one operation. Raises StepError on failure."""

@@ -337,11 +337,11 @@ class PersistentStateStore(CloseOnExit):
 
     def transaction(self) -> PersistentTransaction:
         """Start a transaction; its commit persists one version."""
-        return PersistentTransaction(self)
+        return PersistentTransaction(self.store.transaction(), self._lock)
 
     def begin_persistent_transaction(self) -> PersistentTransaction:
         """Start a transaction; its commit persists one version (original API name)."""
-        return PersistentTransaction(self)
+        return PersistentTransaction(self.store.transaction(), self._lock)
 
     # ------------------------------------------------------------ persistence API
     def create_persistent_snapshot(

@@ -2,20 +2,20 @@
 
 A thin wrapper over the in-memory :class:`~agui_state.store.StoreTransaction`:
 staging happens on the store's private copy; the commit runs under the
-persistent store's lock, so the one version it produces goes through the
-persistence hook like any other write (durable before ``commit`` returns in
-synchronous mode, queued in asynchronous mode).
+lock the persistent store hands over (its write lock), so the one version
+it produces goes through the persistence hook like any other write
+(durable before ``commit`` returns in synchronous mode, queued in
+asynchronous mode).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import Any
 
 from agui_state._context import CommitOnExit
 from agui_state.models import JSONValue, StateVersion
-
-if TYPE_CHECKING:
-    from agui_state.persistent.state_store import PersistentStateStore
+from agui_state.store import StoreTransaction
 
 __all__ = ["PersistentTransaction"]
 
@@ -28,9 +28,14 @@ class PersistentTransaction(CommitOnExit):
     a context manager: commit on normal exit, rollback on an exception.
     """
 
-    def __init__(self, owner: PersistentStateStore) -> None:
-        self._owner = owner
-        self._tx = owner.store.transaction()
+    def __init__(self, tx: StoreTransaction, commit_lock: AbstractContextManager[Any]) -> None:
+        """Wrap ``tx``; ``commit_lock`` is held while it commits.
+
+        Created by :meth:`~agui_state.persistent.PersistentStateStore.transaction`
+        with a transaction of its in-memory store and its write lock.
+        """
+        self._tx = tx
+        self._commit_lock = commit_lock
 
     def get(self, path: str = "") -> JSONValue:
         """Return the staged value at ``path``."""
@@ -73,7 +78,7 @@ class PersistentTransaction(CommitOnExit):
             ConflictError: The store moved on since the transaction began.
             StorageError: Persisting failed; nothing was published.
         """
-        with self._owner._lock:
+        with self._commit_lock:
             return self._tx.commit()
 
     def rollback(self) -> None:

@@ -1,10 +1,12 @@
 """Applying prepared operations while keeping the size estimate exact, in O(delta).
 
 Internal module of the store layer. :func:`apply_sized` applies a patch with
-the patch engine's own path-copying applier (:mod:`agui_state.patch.apply`),
+the patch engine's own path-copying applier (:class:`agui_state.patch.apply.Applier`),
 so every operation keeps the engine's exact semantics and error messages,
-and accounts for the size change of each structural step from the values
-that step touches, never from the containers around them:
+and accounts for the size change of each structural step in the engine's
+``on_step`` hook, from the values that step touches (the engine hands them
+over as it writes: no second walk down the path), never from the containers
+around them:
 
 * replace ``v`` by ``w``: ``size(w) - size(v)``;
 * add into an object: ``size(key) + 1 + size(w)`` plus a comma if the object
@@ -26,7 +28,7 @@ prepared). A depth violation is reported after the whole patch applied, so
 a patch that also fails an operation reports that failure, as the engine would.
 
 Values of ``add`` and ``replace`` are *not* claimed by the applier (the
-engine's ``_claim`` marks a value as its own, to write into it in place):
+engine claims a value of ``run`` as its own, to write into it in place):
 they are shared with the version's delta (one private copy of the caller's
 patch serves both), so a later operation of the same patch writing inside
 such a value path-copies it instead of mutating it in place.
@@ -38,14 +40,10 @@ from typing import Any, NamedTuple
 
 from agui_state.errors import LimitExceededError, PatchError
 from agui_state.patch import format_pointer
-
-# The engine's applier and parsed operation: subclassing the applier is what
-# lets the store see each step's old and new values without re-implementing
-# (and risking to diverge from) RFC 6902 semantics.
-from agui_state.patch.apply import _Applier
+from agui_state.patch.apply import ABSENT, Applier
 from agui_state.patch.ops import Operation
 from agui_state.patch.pointer import StepError
-from agui_state.store.jsonutil import json_size, key_size, lookup
+from agui_state.store.jsonutil import json_size, key_size
 from agui_state.store.limits import StoreLimits, check_depth
 
 __all__ = ["Step", "apply_sized"]
@@ -95,28 +93,25 @@ def apply_sized(state: Any, size: int, steps: list[Step], limits: StoreLimits) -
     return applier.root, applier.size
 
 
-def _parent(doc: Any, tokens: list[str]) -> Any:
-    """The container holding ``tokens[-1]``, or None (the engine then reports why)."""
-    found, node = lookup(doc, tokens[:-1])
-    return node if found and isinstance(node, (dict, list)) else None
+class _SizedApplier(Applier):
+    """The engine's applier, accounting for the size change of every step in ``on_step``."""
 
-
-class _SizedApplier(_Applier):
-    """The engine's applier, accounting for the size change of every step."""
-
-    __slots__ = ("depth_error", "limits", "size", "step")
+    __slots__ = ("depth_error", "limits", "moving", "size", "step")
 
     def __init__(self, root: Any, size: int, limits: StoreLimits) -> None:
         super().__init__(root)
         self.size = size
         self.limits = limits
         self.step: Step | None = None
+        self.moving = False
         self.depth_error: LimitExceededError | None = None
 
     def apply(self, step: Step) -> None:
         """Apply one operation (the engine's ``run``, without building its ``Operation``)."""
         self.step = step
         kind = step.op
+        # A moved value's size cancels out between its removal and insertion.
+        self.moving = kind == "move"
         # What the engine's run() does for these three, except that the value
         # is not claimed (see the module docstring); move, copy and test go
         # through the engine's own logic (a copied value is a fresh clone, which
@@ -130,64 +125,37 @@ class _SizedApplier(_Applier):
         else:
             self.run(Operation(*step))
 
-    def _moving(self) -> bool:
-        return self.step is not None and self.step.op == "move"
+    def on_step(self, parent: Any, key: str | int | None, old: Any, new: Any) -> None:
+        if parent is None:  # a new root: the whole size (never too deep)
+            self.size = json_size(new)
+            return
+        if new is ABSENT:  # a removal; the parent has shrunk already
+            change = 1 if parent else 0  # the comma that went with it
+            if isinstance(key, str):  # a member of an object: its key and colon
+                change += key_size(key) + 1
+            if not self.moving:
+                change += json_size(old)
+            self.size -= change
+            return
+        change = 0 if self.moving else json_size(new)
+        if old is not ABSENT:  # a replacement (replace, or add onto a member)
+            change -= json_size(old)
+        else:  # an insertion; the parent has grown already
+            change += 1 if len(parent) > 1 else 0
+            if isinstance(key, str):
+                change += key_size(key) + 1
+        self.size += change
+        self._check_depth(new)
 
-    def _inserted(self, tokens: list[str], value: Any) -> int:
-        """Size of a value added at ``tokens`` (0 for a move: it cancels its removal)."""
+    def _check_depth(self, value: Any) -> None:
+        """Check ``max_depth`` on a value a move or copy brought in (add/replace were checked)."""
         step = self.step
-        if step is not None and step.op in ("move", "copy") and isinstance(value, (dict, list)):
-            # Only a copy, or a move to a deeper place, can break max_depth.
-            source = step.from_tokens or []
-            if (step.op == "copy" or len(tokens) > len(source)) and self.depth_error is None:
-                try:
-                    check_depth(value, format_pointer(tokens), len(tokens), self.limits)
-                except LimitExceededError as exc:
-                    self.depth_error = exc
-        return 0 if self._moving() else json_size(value)
-
-    def add(self, tokens: list[str], value: Any) -> None:
-        if not tokens:
-            super().add(tokens, value)
-            self.size = json_size(value)  # a new root: the whole size (never too deep)
+        if step is None or step.op not in ("move", "copy") or not isinstance(value, (dict, list)):
             return
-        parent = _parent(self.root, tokens)
-        if parent is None:
-            super().add(tokens, value)  # raises the engine's error
-            raise StepError(f"internal: cannot account for adding at {format_pointer(tokens)!r}")
-        key = tokens[-1]
-        comma = 1 if parent else 0
-        if not isinstance(parent, dict):
-            change = comma
-        elif key in parent:  # add replaces an existing member
-            change = -json_size(parent[key])
-        else:
-            change = key_size(key) + 1 + comma
-        super().add(tokens, value)
-        self.size += change + self._inserted(tokens, value)
-
-    def remove(self, tokens: list[str]) -> Any:
-        parent = _parent(self.root, tokens) if tokens else None
-        if parent is None:
-            super().remove(tokens)  # raises the engine's error
-            raise StepError(f"internal: cannot account for removing {format_pointer(tokens)!r}")
-        before = len(parent)  # an owned parent is shrunk in place by the engine
-        value = super().remove(tokens)
-        change = 1 if before > 1 else 0
-        if isinstance(parent, dict):
-            change += key_size(tokens[-1]) + 1
-        if not self._moving():
-            change += json_size(value)
-        self.size -= change
-        return value
-
-    def replace(self, tokens: list[str], value: Any) -> None:
-        if not tokens:
-            super().replace(tokens, value)
-            self.size = json_size(value)
-            return
-        found, old = lookup(self.root, tokens)
-        super().replace(tokens, value)
-        if not found:
-            raise StepError(f"internal: cannot account for replacing {format_pointer(tokens)!r}")
-        self.size += json_size(value) - json_size(old)
+        # Only a copy, or a move to a deeper place, can break max_depth.
+        source = step.from_tokens or []
+        if (step.op == "copy" or len(step.tokens) > len(source)) and self.depth_error is None:
+            try:
+                check_depth(value, format_pointer(step.tokens), len(step.tokens), self.limits)
+            except LimitExceededError as exc:
+                self.depth_error = exc

@@ -305,13 +305,19 @@ class StateStore:
         Returns:
             A :class:`StoreTransaction`; use it as a context manager.
         """
-        return StoreTransaction(self)
-
-    def _begin_transaction(self) -> _Head:
-        return self._head
+        head = self._head
+        return StoreTransaction(
+            state_id=self._state_id,
+            state=head.state,
+            base=head.number,
+            size=head.size,
+            epoch=head.epoch,
+            limits=self._limits,
+            commit=self._commit_transaction,
+        )
 
     def _commit_transaction(
-        self, base: int, epoch: int, applied: Applied, metadata: Any
+        self, base: int, epoch: int, applied: Applied, metadata: dict[str, Any]
     ) -> StateVersion:
         meta = check_metadata(metadata, self._limits)
         return self._write(lambda head: applied, meta, (base, epoch))

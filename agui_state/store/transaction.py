@@ -24,7 +24,8 @@ A transaction object is meant for one thread.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import Callable
+from typing import Any, Self
 
 from agui_state._context import CommitOnExit
 from agui_state.errors import (
@@ -45,11 +46,14 @@ from agui_state.store.apply import (
     set_ops,
 )
 from agui_state.store.jsonutil import copy_json, lookup
+from agui_state.store.limits import StoreLimits
 
-if TYPE_CHECKING:
-    from agui_state.store.state_store import StateStore
+__all__ = ["CommitFunction", "StoreTransaction"]
 
-__all__ = ["StoreTransaction"]
+CommitFunction = Callable[[int, int, Applied, dict[str, Any]], StateVersion]
+"""How the owning store publishes a transaction: ``(base, epoch, applied, metadata)``
+to the new version. The store hands its own function over, so the
+transaction needs nothing else of it (and neither module imports the other)."""
 
 
 class StoreTransaction(CommitOnExit):
@@ -60,17 +64,28 @@ class StoreTransaction(CommitOnExit):
     transaction (bad path, limit, failed ``test`` operation...) has no effect
     on the transaction and leaves it usable.
 
-    Created by :meth:`agui_state.store.StateStore.transaction`.
+    Created by :meth:`agui_state.store.StateStore.transaction`, which passes
+    its current state and the function that publishes the commit.
     """
 
-    def __init__(self, store: StateStore) -> None:
-        head = store._begin_transaction()
-        self._store = store
-        self._limits = store.options.limits
-        self._base = head.number
-        self._epoch = head.epoch
-        self._state = head.state
-        self._size = head.size
+    def __init__(
+        self,
+        *,
+        state_id: str,
+        state: Any,
+        base: int,
+        size: int,
+        epoch: int,
+        limits: StoreLimits,
+        commit: CommitFunction,
+    ) -> None:
+        self._state_id = state_id
+        self._publish = commit
+        self._limits = limits
+        self._base = base
+        self._epoch = epoch
+        self._state = state
+        self._size = size
         self._ops: list[Operation] = []
         self._metadata: dict[str, Any] = {}
         self._status: str | None = None  # None while open
@@ -112,7 +127,7 @@ class StoreTransaction(CommitOnExit):
     def _check_open(self) -> None:
         if self._status is not None:
             raise TransactionError(
-                f"transaction on state {self._store.state_id!r} already {self._status}"
+                f"transaction on state {self._state_id!r} already {self._status}"
             )
 
     # ------------------------------------------------------------------ reads
@@ -197,9 +212,7 @@ class StoreTransaction(CommitOnExit):
             return None
         applied = Applied(self._state, self._size, self._ops)
         try:
-            version = self._store._commit_transaction(
-                self._base, self._epoch, applied, self._metadata
-            )
+            version = self._publish(self._base, self._epoch, applied, self._metadata)
         except BaseException:
             self._status = "failed"
             raise
@@ -226,6 +239,6 @@ class StoreTransaction(CommitOnExit):
     def __repr__(self) -> str:
         status = self._status or "open"
         return (
-            f"StoreTransaction(state_id={self._store.state_id!r}, base_version={self._base}, "
+            f"StoreTransaction(state_id={self._state_id!r}, base_version={self._base}, "
             f"operations={len(self._ops)}, status={status!r})"
         )

@@ -1,22 +1,13 @@
-"""The conformance suite: every storage backend, identical expectations.
+"""The conformance suite (:mod:`agui_state.testing`) on every backend of the package.
 
-Each test runs once per backend kind (see ``conftest.py``). Expectations come
-from the contract in :mod:`agui_state.backends.base` and, where the contract
-leaves a detail open, from the reference :mod:`agui_state.backends.memory`.
-A backend is conformant when this whole module passes on it.
-
-The checks live in ``_conformance_*.py`` modules (grouped by topic, each
-small) and are collected here, so the suite keeps one entry point::
+Each check runs once per backend kind (``conftest.py`` parametrizes
+``backend_target``), with identical expectations: those of the contract in
+:mod:`agui_state.backends.base` and, where the contract leaves a detail open,
+of the reference :mod:`agui_state.backends.memory`. This module runs the very
+kit a third-party backend runs::
 
     pytest tests/backends/test_conformance.py -k memory
     pytest tests/backends/test_conformance.py -k "file and not fsync"
-
-Helpers that build versions and histories: ``_conformance_helpers.py``; the
-multi-process writer and its checks (shared with the backend fault tests):
-``_hammer.py``; fixtures: ``conftest.py``.
 """
 
-from tests.backends._conformance_origin import *  # noqa: F403
-from tests.backends._conformance_states import *  # noqa: F403
-from tests.backends._conformance_versions import *  # noqa: F403
-from tests.backends._conformance_writes import *  # noqa: F403
+from agui_state.testing.suite import *  # noqa: F403

@@ -17,7 +17,7 @@ import pytest
 from agui_state.backends import create_backend
 from agui_state.backends.file.names import lock_stripe
 from agui_state.errors import BackendTimeoutError
-from tests.backends._conformance_helpers import make_version
+from agui_state.testing.helpers import make_version
 
 HOLDER = r"""
 import sys, time

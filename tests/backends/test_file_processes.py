@@ -15,11 +15,12 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from agui_state.errors import CorruptDataError
-from tests.backends._hammer import assert_hammered, hammer
+from agui_state.testing.hammer import assert_hammered, hammer
 from tests.backends.test_file import (
     REPO_ROOT,
     log_files,
@@ -131,7 +132,11 @@ def test_two_processes_never_lose_an_update(tmp_path: Path) -> None:
         backend.set_state("counter", {"count": 0})
     per_writer = 40
     acked = hammer(
-        {"file": str(base), "fsync": True}, "counter", per_writer, ["x", "y"], mode="increment"
+        {"url": f"file://{quote(str(base))}?fsync=true"},
+        "counter",
+        per_writer,
+        ["x", "y"],
+        mode="increment",
     )
     with open_backend(base) as backend:
         assert backend.get_state("counter") == {"count": 2 * per_writer}

@@ -28,7 +28,7 @@ from agui_state.errors import (
     StorageError,
     ValidationError,
 )
-from tests.backends._conformance_helpers import (
+from agui_state.testing.helpers import (
     expected_state,
     make_snapshot,
     make_version,

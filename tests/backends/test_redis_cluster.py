@@ -18,7 +18,7 @@ import pytest
 
 from agui_state.backends import Write, create_backend
 from agui_state.errors import ConflictError
-from tests.backends._conformance_helpers import make_snapshot, make_version, numbers
+from agui_state.testing.helpers import make_snapshot, make_version, numbers
 from tests.conftest import IN_CI
 
 # Skip without redis-py locally; under CI=true a missing driver must fail, not skip.

@@ -26,8 +26,8 @@ from agui_state.errors import (
     ConflictError,
     StorageError,
 )
-from tests.backends._conformance_helpers import make_version, numbers
-from tests.backends._hammer import assert_hammered, hammer
+from agui_state.testing.hammer import assert_hammered, hammer
+from agui_state.testing.helpers import make_version, numbers
 from tests.conftest import IN_CI
 from tests.servers._process import free_port, missing_binaries
 from tests.servers.redis_server import RedisServer, start_redis_server

@@ -31,8 +31,8 @@ from agui_state.backends.sql.driver import Driver
 from agui_state.backends.sql.writes import timestamp_binder
 from agui_state.config import StorageConfig
 from agui_state.errors import ConfigError, ConflictError, StorageError, ValidationError
-from tests.backends._conformance_helpers import make_snapshot, make_version
-from tests.backends._hammer import run_together
+from agui_state.testing.hammer import run_together
+from agui_state.testing.helpers import make_snapshot, make_version
 
 MakeBackend = Callable[..., SQLBackend]
 
@@ -852,7 +852,7 @@ def test_version_checkpoint_is_stored_once(backend: SQLBackend) -> None:
     _history(backend, "doc", 7)
     # Version 6 carries the latest checkpoint: the states row only refers to it.
     assert _states_checkpoint(backend, "doc") == (6, None)
-    assert backend._read_checkpoint("doc") == Checkpoint(6, {"n": 6, "big": "x" * 50})
+    assert backend.read_checkpoint("doc") == Checkpoint(6, {"n": 6, "big": "x" * 50})
     assert backend.get_state("doc") == {"n": 7, "big": "x" * 50}
     for n in range(8):
         expected = {"big": "x" * 50} if n == 0 else {"n": n, "big": "x" * 50}
@@ -913,7 +913,7 @@ def test_prune_keeps_the_referenced_checkpoint(backend: SQLBackend, keep: int) -
 
 def test_direct_delete_before_reference_materializes(backend: SQLBackend) -> None:
     _history(backend, "doc", 6)
-    backend._delete_versions_before("doc", 7)  # deletes the referenced version 6
+    backend.delete_versions_before("doc", 7)  # deletes the referenced version 6
     assert _states_checkpoint(backend, "doc") == (6, {"n": 6, "big": "x" * 50})
     assert backend.get_state("doc") == {"n": 6, "big": "x" * 50}
 
@@ -922,12 +922,12 @@ def test_replace_referenced_version_keeps_the_checkpoint(backend: SQLBackend) ->
     versions = _history(backend, "doc", 6)
     # Rewrite version 6 without its checkpoint: the latest checkpoint stays.
     replaced = dataclasses.replace(versions[5], checkpoint=None)
-    backend._replace_version("doc", replaced)
+    backend.replace_version("doc", replaced)
     assert backend.get_versions("doc", after=5)[0].checkpoint is None
     assert _states_checkpoint(backend, "doc") == (6, {"n": 6, "big": "x" * 50})
     assert backend.get_state("doc") == {"n": 6, "big": "x" * 50}
     # Rewriting a version the states row does not refer to changes nothing there.
-    backend._replace_version("doc", versions[2])
+    backend.replace_version("doc", versions[2])
     assert _states_checkpoint(backend, "doc") == (6, {"n": 6, "big": "x" * 50})
 
 

@@ -36,8 +36,8 @@ from agui_state.errors import (
     CorruptDataError,
 )
 from agui_state.models import StateVersion
-from tests.backends._conformance_helpers import append_with_retry, make_version, numbers
-from tests.backends._hammer import assert_hammered, hammer
+from agui_state.testing.hammer import assert_hammered, hammer
+from agui_state.testing.helpers import append_with_retry, make_version, numbers
 
 MakeBackend = Callable[..., SQLBackend]
 

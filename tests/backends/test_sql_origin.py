@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from agui_state.backends.sql import SQLBackend
 from agui_state.backends.sql.schema import MIGRATIONS, _define_tables
 from agui_state.errors import CorruptDataError
-from tests.backends._conformance_helpers import make_version
+from agui_state.testing.helpers import make_version
 from tests.backends.test_sql import (
     MakeBackend,
     backend,

@@ -51,7 +51,7 @@ VIEWPORT: ViewportSize = {"width": 1440, "height": 1000}
 # Python packages the browser tests need, with what installs them.
 _PACKAGES = {
     "playwright": "playwright (dev extra)",
-    "jupyterlab": "JupyterLab 4 (dev extra)",
+    "jupyterlab": "JupyterLab 4 (jupyter extra)",
     "notebook": "Notebook 7 (dev extra)",
     "anywidget": "anywidget (jupyter extra)",
     "nbformat": "nbformat (dev extra)",

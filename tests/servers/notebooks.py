@@ -77,3 +77,24 @@ def missing_server(path: Path) -> str | None:
         if reason is not None:
             return reason
     return None
+
+
+KERNEL_CONFIG = (
+    "# Written by the test suite: a private IPython dir for notebook kernels.\n"
+    "# ipykernel logs start-up warnings (e.g. 'running over TCP without encryption')\n"
+    "# after it starts forwarding stderr, so they can land in a cell's outputs and\n"
+    "# make nbval compare against a line that is there on one run and not the next.\n"
+    'c.IPKernelApp.log_level = "ERROR"\n'
+)
+
+
+def kernel_env(folder: Path) -> dict[str, str]:
+    """Environment for the kernels of notebook tests: a private, quiet ``IPYTHONDIR``.
+
+    Also keeps a reader's own IPython profile (startup files, history) out of
+    test runs.
+    """
+    profile = folder / "ipython" / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
+    return {"IPYTHONDIR": str(folder / "ipython")}

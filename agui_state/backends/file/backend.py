@@ -248,7 +248,7 @@ class FileBackend(StorageBackend):
         with self._hold([state_id]):  # the base class's steps must not interleave with writers
             return super().prune_history(state_id, keep_last)
 
-    def _replace_version(self, state_id: str, version: StateVersion) -> None:
+    def replace_version(self, state_id: str, version: StateVersion) -> None:
         with self._hold([state_id]):
             index, lines = self._files.committed_lines(state_id)
             i = version.number - index.base - 1
@@ -261,12 +261,12 @@ class FileBackend(StorageBackend):
             lines[i] = dumps_line(data, f"version {version.number} of state {state_id!r}")
             self._files.rewrite_log(state_id, index.base, lines)
 
-    def _store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
+    def store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
         with self._hold([state_id]):
             data = checkpoint_bytes(state_id, checkpoint)
             self._io.write_atomic(self._files.cp_path(state_id), data, backups=self._files.backups)
 
-    def _delete_versions_before(self, state_id: str, number: int) -> int:
+    def delete_versions_before(self, state_id: str, number: int) -> int:
         with self._hold([state_id]):
             index, lines = self._files.committed_lines(state_id)
             new_base = min(number - 1, index.head)
@@ -283,17 +283,17 @@ class FileBackend(StorageBackend):
                     target = max(cp.version, new_base)
                     tail = self._files.versions(lg, cp.version + 1, target)
                     state = replay(cp.state, tail, state_id)
-                    self._store_checkpoint(state_id, Checkpoint(target, state))
+                    self.store_checkpoint(state_id, Checkpoint(target, state))
             self._files.rewrite_log(state_id, new_base, lines[count:])
             return count
 
     # ------------------------------------------------------------------ reads
-    def _read_head(self, state_id: str) -> int | None:
+    def read_head(self, state_id: str) -> int | None:
         self._check()
         with self._files.log(state_id) as lg:
             return None if lg is None else lg.head
 
-    def _read_checkpoint(self, state_id: str) -> Checkpoint | None:
+    def read_checkpoint(self, state_id: str) -> Checkpoint | None:
         self._check()
         with self._files.log(state_id) as lg:
             if lg is None:
@@ -303,7 +303,7 @@ class FileBackend(StorageBackend):
             except NotFoundError:
                 return None
 
-    def _read_origin(self, state_id: str) -> State:
+    def read_origin(self, state_id: str) -> State:
         self._check()
         with self._files.log(state_id) as lg:
             return {} if lg is None else self._files.origin(state_id)
@@ -349,7 +349,7 @@ class FileBackend(StorageBackend):
                 return []
             return list(reversed(self._files.versions(lg, numbers[-1], numbers[0])))
 
-    def _read_version(
+    def read_version(
         self, state_id: str, number: int | None, version_id: str | None
     ) -> StateVersion | None:
         self._check()

@@ -318,20 +318,20 @@ class RedisBackend(StorageBackend):
         if not done:
             raise NotFoundError("state", state_id)
 
-    def _replace_version(self, state_id: str, version: StateVersion) -> None:
+    def replace_version(self, state_id: str, version: StateVersion) -> None:
         self._check()
         body = write_args(Write.of_version(state_id, version), 0)[4]
         args = [version.number, id_bytes(version.id), body, self._ttl_ms]
         keys = self.keys.state(state_id).all()
         self._conn.call(f"prune {state_id!r}", lambda: self._s_replace(keys=keys, args=args))
 
-    def _store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
+    def store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
         self._check()
         args = [checkpoint.version, dumps(checkpoint.state, "checkpoint"), self._ttl_ms]
         keys = self.keys.state(state_id).all()
         self._conn.call(f"prune {state_id!r}", lambda: self._s_checkpoint(keys=keys, args=args))
 
-    def _delete_versions_before(self, state_id: str, number: int) -> int:
+    def delete_versions_before(self, state_id: str, number: int) -> int:
         client = self._check()
         sk = self.keys.state(state_id)
         op = f"prune {state_id!r}"
@@ -345,19 +345,19 @@ class RedisBackend(StorageBackend):
         return total
 
     # ------------------------------------------------------------------- reads
-    def _read_head(self, state_id: str) -> int | None:
+    def read_head(self, state_id: str) -> int | None:
         client = self._check()
         meta = self.keys.state(state_id).meta
         raw = self._conn.call(f"read {state_id!r}", lambda: client.hget(meta, "head"))
         return parse_head(raw, meta)
 
-    def _read_checkpoint(self, state_id: str) -> Checkpoint | None:
+    def read_checkpoint(self, state_id: str) -> Checkpoint | None:
         client = self._check()
         meta = self.keys.state(state_id).meta
         cpv, cp = self._conn.call(f"read {state_id!r}", lambda: client.hmget(meta, ["cpv", "cp"]))
         return None if cpv is None else decode_checkpoint(cpv, cp, meta)
 
-    def _read_origin(self, state_id: str) -> State:
+    def read_origin(self, state_id: str) -> State:
         client = self._check()
         meta = self.keys.state(state_id).meta
         raw = self._conn.call(f"read {state_id!r}", lambda: client.hget(meta, "origin"))
@@ -410,7 +410,7 @@ class RedisBackend(StorageBackend):
             raise NotFoundError("state", state_id)
         return decode_versions(raws, sk.versions)
 
-    def _read_version(
+    def read_version(
         self, state_id: str, number: int | None, version_id: str | None
     ) -> StateVersion | None:
         client = self._check()

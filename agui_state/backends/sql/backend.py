@@ -230,7 +230,7 @@ class SQLBackend(TransactionRunner, StorageBackend):
         run = writes_mod.first_version(steps)
         if run is None:
             return False
-        found = self._read_version(run.state_id, run.first, None)
+        found = self.read_version(run.state_id, run.first, None)
         return found is not None and found.id == run.first_id
 
     def delete_state(self, state_id: str) -> None:
@@ -253,7 +253,7 @@ class SQLBackend(TransactionRunner, StorageBackend):
         if deleted == 0 and attempts == 1:
             raise NotFoundError("state", state_id)
 
-    def _delete_versions_before(self, state_id: str, number: int) -> int:
+    def delete_versions_before(self, state_id: str, number: int) -> int:
         v = self._tables.versions
         stmt = sa.delete(v).where(v.c.state_id == state_id, v.c.number < number)
 
@@ -271,7 +271,7 @@ class SQLBackend(TransactionRunner, StorageBackend):
     ) -> None:
         materialize_checkpoint(conn, self._tables, state_id, number, before=before)
 
-    def _replace_version(self, state_id: str, version: StateVersion) -> None:
+    def replace_version(self, state_id: str, version: StateVersion) -> None:
         self._write(
             f"replace_version({_q(state_id)}, {version.number})",
             lambda c: self._update_version(c, version),
@@ -280,7 +280,7 @@ class SQLBackend(TransactionRunner, StorageBackend):
     def _update_version(self, conn: Connection, version: StateVersion) -> None:
         update_version(conn, self._tables, version)
 
-    def _store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
+    def store_checkpoint(self, state_id: str, checkpoint: Checkpoint) -> None:
         self._write(
             f"store_checkpoint({_q(state_id)})",
             lambda c: self._update_checkpoint(c, state_id, checkpoint),
@@ -291,7 +291,7 @@ class SQLBackend(TransactionRunner, StorageBackend):
     ) -> None:
         update_checkpoint(conn, self._tables, state_id, cp, only_newer)
 
-    def _write_checkpoint_for_prune(
+    def write_checkpoint_for_prune(
         self, state_id: str, number: int, version: StateVersion | None
     ) -> None:
         # One transaction for "rewrite the oldest kept version with its
@@ -301,7 +301,7 @@ class SQLBackend(TransactionRunner, StorageBackend):
             assert version.checkpoint is not None
             state = version.checkpoint
         else:
-            current = self._read_checkpoint(state_id)
+            current = self.read_checkpoint(state_id)
             if current is None or current.version >= number:
                 return
             # state_at, not get_state: the head may move on concurrently.
@@ -315,13 +315,13 @@ class SQLBackend(TransactionRunner, StorageBackend):
         self._write(f"prune_checkpoint({_q(state_id)}, {number})", rewrite)
 
     # ----------------------------------------------------------------- reads
-    def _read_head(self, state_id: str) -> int | None:
+    def read_head(self, state_id: str) -> int | None:
         st = self._tables.states
         stmt = sa.select(st.c.head).where(st.c.state_id == state_id)
         head = self._read(f"head({_q(state_id)})", lambda c: c.execute(stmt).scalar_one_or_none())
         return None if head is None else int(head)
 
-    def _read_checkpoint(self, state_id: str) -> Checkpoint | None:
+    def read_checkpoint(self, state_id: str) -> Checkpoint | None:
         st = self._tables.states
         stmt = sa.select(st.c.checkpoint_version, checkpoint_column(self._tables)).where(
             st.c.state_id == state_id
@@ -337,7 +337,7 @@ class SQLBackend(TransactionRunner, StorageBackend):
             )
         return Checkpoint(int(row[0]), row[1])
 
-    def _read_origin(self, state_id: str) -> State:
+    def read_origin(self, state_id: str) -> State:
         st = self._tables.states
         stmt = sa.select(st.c.origin).where(st.c.state_id == state_id)
         origin = self._read(
@@ -373,7 +373,7 @@ class SQLBackend(TransactionRunner, StorageBackend):
         rows = self._read(op, lambda c: c.execute(stmt).mappings().all())
         return [decode_version(row, state_id) for row in rows]
 
-    def _read_version(
+    def read_version(
         self, state_id: str, number: int | None, version_id: str | None
     ) -> StateVersion | None:
         v = self._tables.versions
@@ -420,7 +420,7 @@ class SQLBackend(TransactionRunner, StorageBackend):
             found = self._versions(
                 f"get_version_history({_q(state_id)}, before={before})", stmt, state_id
             )
-        if not found and self._read_head(state_id) is None:
+        if not found and self.read_head(state_id) is None:
             raise NotFoundError("state", state_id)
         return found
 

@@ -1,7 +1,7 @@
 """Rewriting stored history in place: checkpoints and replaced versions.
 
 Statements behind the base class's prune and checkpoint hooks
-(``_replace_version``, ``_store_checkpoint``, ``_delete_versions_before``):
+(``replace_version``, ``store_checkpoint``, ``delete_versions_before``):
 each function runs inside a write transaction the caller opened, so the
 steps of one prune commit together.
 

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agui_state.jupyter.magics.completion import make_completer
+from agui_state.jupyter.magics.completion import make_matcher
 from agui_state.jupyter.magics.errors import MagicStateError
 from agui_state.jupyter.magics.magic import StateMagic
 
 __all__ = ["MagicStateError", "StateMagic", "load_ipython_extension", "unload_ipython_extension"]
-
-_COMPLETER_KEYS = ("%state", "%%state")
 
 
 def _registered(shell: Any) -> StateMagic | None:
@@ -37,15 +35,15 @@ def _registered(shell: Any) -> StateMagic | None:
 
 
 def load_ipython_extension(shell: Any) -> None:
-    """Register ``%state`` / ``%%state``, its ``%config StateMagic`` options and completer."""
+    """Register ``%state`` / ``%%state``, its ``%config StateMagic`` options and completion."""
     if _registered(shell) is not None:
         return  # %load_ext twice, or %reload_ext after unload failed: keep the connections
     magic = StateMagic(shell=shell, parent=shell)
     shell.register_magics(magic)
-    shell.configurables.append(magic)
-    completer = make_completer(magic.connections)
-    for key in _COMPLETER_KEYS:
-        shell.set_hook("complete_command", completer, str_key=key)
+    if magic not in shell.configurables:  # Magics.__init__ adds itself (IPython 8+)
+        shell.configurables.append(magic)
+    magic.matcher = make_matcher(magic.connections)
+    shell.Completer.custom_matchers.append(magic.matcher)
 
 
 def unload_ipython_extension(shell: Any) -> None:
@@ -57,9 +55,6 @@ def unload_ipython_extension(shell: Any) -> None:
     del shell.magics_manager.registry["StateMagic"]
     for kind in ("line", "cell"):
         shell.magics_manager.magics[kind].pop("state", None)
-    if magic in shell.configurables:
-        shell.configurables.remove(magic)
-    dispatcher = shell.strdispatchers.get("complete_command")
-    if dispatcher is not None:
-        for key in _COMPLETER_KEYS:
-            dispatcher.strs.pop(key, None)
+    shell.configurables[:] = [c for c in shell.configurables if c is not magic]
+    if magic.matcher in shell.Completer.custom_matchers:
+        shell.Completer.custom_matchers.remove(magic.matcher)

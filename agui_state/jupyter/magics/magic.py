@@ -67,6 +67,7 @@ class StateMagic(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.connections = ConnectionRegistry()
+        self.matcher: Any = None  # the completion matcher, set by load_ipython_extension
         self._session = Session(
             registry=self.connections,
             renderer=Renderer(lambda: int(self.display_limit), lambda: bool(self.autodisplay)),

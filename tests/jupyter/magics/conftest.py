@@ -85,7 +85,7 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     n = next(_counter)
     kind = request.param
     if kind == "file":
-        return f"file://{quote(str(tmp_path / 'data'))}?fsync=false"
+        return f"file://{quote(str(tmp_path / 'file-backend'))}?fsync=false"
     if kind == "sqlite":
         return f"sqlite:///{quote(str(tmp_path / 'state.db'))}"
     if kind == "postgresql":

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from IPython.core.completer import provisionalcompleter
 from IPython.core.error import UsageError
 
 from agui_state import NotFoundError, PatchError, PersistentStateStore, StateError
@@ -147,9 +148,9 @@ def test_patch_variants(ip: Shell, file_url: str) -> None:
     _seed(ip, file_url)
     # one object per line, metadata entries
     ip.run(
-        '%%state patch --meta who=ada --meta n=2\n'
+        "%%state patch --meta who=ada --meta n=2\n"
         '{"op": "add", "path": "/cart/items/-", "value": "jam"}\n'
-        '\n'
+        "\n"
         '{"op": "test", "path": "/cart/total", "value": 6.5}\n'
     )
     assert ip.run("%state get /cart/items") == ["tea", "jam"]
@@ -160,7 +161,9 @@ def test_patch_variants(ip: Shell, file_url: str) -> None:
 def test_patch_dry_run_writes_nothing(ip: Shell, file_url: str) -> None:
     _seed(ip, file_url)
     before = _head(file_url)
-    preview = ip.run('%%state patch --dry-run\n[{"op": "replace", "path": "/cart/total", "value": 1}]')
+    preview = ip.run(
+        '%%state patch --dry-run\n[{"op": "replace", "path": "/cart/total", "value": 1}]'
+    )
     assert preview.ops == [{"op": "replace", "path": "/cart/total", "value": 1}]
     text = repr(preview)
     assert "replace /cart/total: 6.5 -> 1" in text and "nothing was written" in text
@@ -341,7 +344,7 @@ def test_migrate_dry_run_then_real_then_again(
     with PersistentStateStore(dest, state_id="t1") as store:
         assert store.version == 0
     ip.run(f"%state connect {dest} --as dest")
-    summary = ip.run(f"%state migrate file dest --states t1")  # connection names work too
+    summary = ip.run("%state migrate file dest --states t1")  # connection names work too
     assert summary[["state_id", "destination_head", "copied", "action"]].values.tolist() == [
         ["t1", 3, 3, "copied"]
     ]
@@ -413,11 +416,21 @@ def test_passwords_are_never_echoed(
     assert "hunter2-secret" not in str(info.value)
 
 
+def _completions(ip: Shell, code: str) -> list[str]:
+    with provisionalcompleter():
+        return [c.text for c in ip.shell.Completer.completions(code, len(code))]
+
+
 def test_tab_completion(ip: Shell, file_url: str) -> None:
     _seed(ip, file_url)
-    complete = ip.shell.Completer.complete
-    assert complete(line_buffer="%state sn", cursor_pos=9)[1] == ["snapshot", "snapshots"]
-    assert complete(line_buffer="%state get /cart/to", cursor_pos=19)[1] == ["/cart/total"]
-    assert complete(line_buffer="%state get /cart/items/", cursor_pos=23)[1] == ["/cart/items/0"]
-    assert complete(line_buffer="%state get ", cursor_pos=11)[1] == ["/cart"]
-    assert complete(line_buffer="%state get /cart/total/", cursor_pos=23)[1] == []
+    assert _completions(ip, "%state sn") == ["snapshot", "snapshots"]
+    assert "connections" in _completions(ip, "%state ")
+    assert _completions(ip, "%state get /cart/to") == ["/cart/total"]
+    assert _completions(ip, "%state get /ca") == ["/cart"]  # only pointers, no Python names
+    assert _completions(ip, "%state get /cart/items/") == ["/cart/items/0"]
+    assert _completions(ip, "%state delete ") == ["/cart"]
+    # a number has no children (IPython only lets a matcher with results silence Jedi)
+    assert not [t for t in _completions(ip, "%state get /cart/total/") if t.startswith("/")]
+    ip.run('%state set /a~0b {"x/y": 1}')
+    assert _completions(ip, "%state get /a~0b/") == ["/a~0b/x~1y"]
+    assert "snapshot" not in _completions(ip, "x = 1; snap")  # other lines: not ours

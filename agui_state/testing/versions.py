@@ -1,13 +1,14 @@
 """Conformance checks: reading absent data, version numbering, replay,
 lossless round trips and history paging.
 
-Collected through ``test_conformance.py``; see its docstring.
+Collected by :mod:`agui_state.testing.suite`; see :mod:`agui_state.testing`.
 """
 
 from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,8 @@ from agui_state.errors import (
     ValidationError,
 )
 from agui_state.models import StateVersion, new_id
-from tests.backends._conformance_helpers import (
+from agui_state.testing.fixtures import durability_check
+from agui_state.testing.helpers import (
     assert_not_found,
     collect_pages,
     expected_state,
@@ -92,7 +94,7 @@ def test_absent_items_of_existing_state(backend: StorageBackend) -> None:
 
 
 # ------------------------------------------------------- version numbering
-@pytest.mark.conformance_fsync
+@durability_check
 def test_version_one_creates_the_state(backend: StorageBackend) -> None:
     sid = "doc"
     (v1,) = standard_chain(sid, 1, 1)
@@ -220,7 +222,7 @@ def test_get_version_by_number_and_id(backend: StorageBackend) -> None:
 
 
 # -------------------------------------------------------------- round trip
-@pytest.mark.conformance_fsync
+@durability_check
 def test_lossless_round_trip(backend: StorageBackend) -> None:
     sid = "round-trip ü"
     ts = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=UTC)
@@ -234,7 +236,7 @@ def test_lossless_round_trip(backend: StorageBackend) -> None:
         "big": 2**53,
         "escaped": 'quote" backslash\\ slash/',
     }
-    delta = [
+    delta: list[dict[str, Any]] = [
         {"op": "add", "path": "/ünï~1cøde", "value": {"x": [1, 2.25, "three", None]}},
         {"op": "add", "path": "/a~0b", "value": "tilde"},
         {"op": "add", "path": "/list", "value": []},
@@ -288,7 +290,7 @@ def test_lossless_round_trip(backend: StorageBackend) -> None:
 
 def test_stored_values_are_copies(backend: StorageBackend) -> None:
     sid = "doc"
-    state = {"items": [1, 2], "meta": {"k": "v"}}
+    state: dict[str, Any] = {"items": [1, 2], "meta": {"k": "v"}}
     backend.set_state(sid, state)
     state["items"].append(3)
     version = make_version(sid, 1, [{"op": "add", "path": "/x", "value": [1]}], metadata={"m": [1]})
@@ -318,8 +320,12 @@ def test_history_newest_first_and_paging(backend: StorageBackend) -> None:
     assert numbers(backend.get_version_history(sid, limit=100, before=3)) == [2, 1]
     assert numbers(backend.get_version_history(sid, before=1000)) == list(range(25, 0, -1))
     for size in (1, 7, 25):
+
+        def history_page(before: int | None, size: int = size) -> list[StateVersion]:
+            return backend.get_version_history(sid, limit=size, before=before)
+
         pages = collect_pages(
-            lambda before, size=size: backend.get_version_history(sid, limit=size, before=before),
+            history_page,
             lambda v: v.number,
             page_size=size,
             max_items=25,

@@ -6,7 +6,7 @@ content. ``state_at(n)`` must return what ``get_state`` returned when the head
 was ``n``, also after a version carrying a checkpoint has replaced the
 version-0 checkpoint as the latest one.
 
-Collected through ``test_conformance.py``; see its docstring.
+Collected by :mod:`agui_state.testing.suite`; see :mod:`agui_state.testing`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from agui_state.errors import NotFoundError
 from agui_state.models import State
 from agui_state.persistent import PersistentStateStore
 from agui_state.store import StoreOptions
-from tests.backends._conformance_helpers import assert_not_found, make_version
-from tests.backends.conftest import BackendFactory
+from agui_state.testing.fixtures import BackendFactory, durability_check
+from agui_state.testing.helpers import assert_not_found, make_version
 
 ORIGIN: State = {"initial": True, "items": ["a"]}
 
@@ -62,7 +62,7 @@ def assert_time_travel(backend: StorageBackend, state_id: str, states: list[Stat
 
 
 # ------------------------------------------------------------------- origin
-@pytest.mark.conformance_fsync
+@durability_check
 def test_origin_survives_later_version_checkpoints(
     backend: StorageBackend, backend_factory: BackendFactory
 ) -> None:

@@ -6,7 +6,9 @@ race, and returns the versions each one acknowledged. :func:`assert_hammered`
 then checks the history: gap-free, no version acknowledged twice, every
 acknowledged version stored as acknowledged and its delta applied exactly once.
 
-Worker usage: ``python -m tests.backends._hammer SPEC_JSON`` (see :func:`worker`).
+Worker usage: ``python -m agui_state.testing.hammer SPEC_JSON`` (see :func:`worker`).
+A worker opens its backend from a URL, so the backend must be found from its
+URL in a fresh process: a built-in one, or one registered by entry point.
 """
 
 from __future__ import annotations
@@ -16,16 +18,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from agui_state.backends import StorageBackend, create_backend
 from agui_state.config import StorageConfig
 from agui_state.errors import ConflictError, StorageError
 from agui_state.models import StateVersion
-from tests.backends._conformance_helpers import make_version, numbers
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from agui_state.testing.helpers import make_version, numbers
 
 # --------------------------------------------------------------- parent side
 
@@ -49,11 +48,12 @@ def run_together(
     Returns:
         ``(returncode, stdout after "ready", stderr)`` per process.
     """
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    # The workers import what this process imports (the package under test
+    # may come from a source tree rather than an installation).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     procs = [
         subprocess.Popen(
             [sys.executable, *argv],
-            cwd=REPO_ROOT,
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -99,8 +99,7 @@ def hammer(
 
     Args:
         open_spec: How a worker opens its backend: ``{"url": URL}`` with an
-            optional ``"overrides"`` dict for ``StorageConfig.from_url``, or
-            ``{"file": BASE_DIR, "fsync": bool}`` for the file backend.
+            optional ``"overrides"`` dict for ``StorageConfig.from_url``.
         sid: The state every worker writes to (it must exist).
         count: Versions each worker must get acknowledged.
         tags: One worker per tag; the tag goes into its values and metadata.
@@ -123,7 +122,8 @@ def hammer(
         "retry_storage_errors": retry_storage_errors,
         "max_attempts": max_attempts or 10_000 * count,
     }
-    commands = [["-m", "tests.backends._hammer", json.dumps({**spec, "tag": tag})] for tag in tags]
+    module = "agui_state.testing.hammer"
+    commands = [["-m", module, json.dumps({**spec, "tag": tag})] for tag in tags]
     acked: list[list[StateVersion]] = []
     for tag, (code, out, err) in zip(tags, run_together(commands, on_ready=on_ready), strict=True):
         assert code == 0, err
@@ -194,10 +194,6 @@ def assert_hammered(
 
 
 def _open(spec: dict[str, Any]) -> StorageBackend:
-    if "file" in spec:
-        from tests.backends.test_file import open_backend
-
-        return open_backend(Path(spec["file"]), fsync=spec["fsync"])
     overrides = spec.get("overrides") or {}
     if not overrides:
         return create_backend(spec["url"])

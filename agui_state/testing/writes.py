@@ -1,12 +1,13 @@
 """Conformance checks: transactions, concurrent writers (threads, instances,
 processes), ``prune_history``, opening pruned histories and housekeeping.
 
-Collected through ``test_conformance.py``; see its docstring.
+Collected by :mod:`agui_state.testing.suite`; see :mod:`agui_state.testing`.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +21,9 @@ from agui_state.errors import (
     TransactionError,
     ValidationError,
 )
-from tests.backends._conformance_helpers import (
+from agui_state.testing.fixtures import BackendFactory, durability_check
+from agui_state.testing.hammer import assert_hammered, hammer
+from agui_state.testing.helpers import (
     append_with_retry,
     assert_not_found,
     expected_state,
@@ -31,12 +34,10 @@ from tests.backends._conformance_helpers import (
     standard_chain,
     standard_delta,
 )
-from tests.backends._hammer import assert_hammered, hammer
-from tests.backends.conftest import BackendFactory
 
 
 # ------------------------------------------------------------- transactions
-@pytest.mark.conformance_fsync
+@durability_check
 def test_transaction_commit_is_atomic_across_states(backend: StorageBackend) -> None:
     backend.set_state("existing", {"n": 0})
     tx = backend.begin_transaction()
@@ -114,13 +115,14 @@ def test_rollback_and_context_manager(backend: StorageBackend) -> None:
     tx.save_version("rolled2", make_version("rolled2", 1))
     tx.rollback()
     assert backend.list_states() == []
-    for use in (
+    uses: tuple[Callable[[], object], ...] = (
         lambda: tx.set_state("z", {}),
         lambda: tx.save_version("z", make_version("z", 1)),
         lambda: tx.save_snapshot("z", make_snapshot("z", 0)),
         tx.commit,
         tx.rollback,
-    ):
+    )
+    for use in uses:
         with pytest.raises(TransactionError):
             use()
 
@@ -167,7 +169,7 @@ def test_rollback_and_context_manager(backend: StorageBackend) -> None:
 
 
 # -------------------------------------------------------------- concurrency
-@pytest.mark.conformance_fsync
+@durability_check
 def test_two_instances_one_append_wins(
     backend: StorageBackend, backend_factory: BackendFactory
 ) -> None:
@@ -308,7 +310,7 @@ def test_processes_append_without_lost_updates(backend_factory: BackendFactory) 
 
 
 # ------------------------------------------------------------------- prune
-@pytest.mark.conformance_fsync
+@durability_check
 @pytest.mark.parametrize("every", [None, 4, 7], ids=["no-checkpoints", "cp-every-4", "cp-every-7"])
 def test_prune_history_keeps_tail_reconstructible(
     backend: StorageBackend, every: int | None

@@ -1,11 +1,12 @@
 """Conformance checks: ``set_state``, snapshots, ``list_states``, state ids
 (invalid, odd, look-alike) and cascade delete.
 
-Collected through ``test_conformance.py``; see its docstring.
+Collected by :mod:`agui_state.testing.suite`; see :mod:`agui_state.testing`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,8 @@ from agui_state.errors import (
     NotFoundError,
     ValidationError,
 )
-from tests.backends._conformance_helpers import (
+from agui_state.testing.fixtures import durability_check
+from agui_state.testing.helpers import (
     assert_not_found,
     collect_pages,
     expected_state,
@@ -49,7 +51,7 @@ ODD_IDS = {
 
 
 # ---------------------------------------------------------------- set_state
-@pytest.mark.conformance_fsync
+@durability_check
 def test_set_state_creates_at_version_zero(backend: StorageBackend) -> None:
     sid = "doc"
     state = {"imported": True, "items": ["a"]}
@@ -188,8 +190,12 @@ def test_list_states_order_prefix_and_paging(backend: StorageBackend) -> None:
     assert backend.list_states(limit=5) == everything[:5]
     assert backend.list_states(limit=0) == []
     for size in (1, 3, 7):
+
+        def states_page(after: str | None, size: int = size) -> list[str]:
+            return backend.list_states(limit=size, after=after)
+
         pages = collect_pages(
-            lambda after, size=size: backend.list_states(limit=size, after=after),
+            states_page,
             lambda sid: sid,
             page_size=size,
             max_items=len(everything),
@@ -251,7 +257,7 @@ INVALID_IDS = {
 
 @pytest.mark.parametrize("bad", list(INVALID_IDS.values()), ids=list(INVALID_IDS))
 def test_invalid_state_ids(backend: StorageBackend, bad: Any) -> None:
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: backend.get_state(bad),
         lambda: backend.exists(bad),
         lambda: backend.head_version(bad),
