@@ -28,7 +28,7 @@ import pytest
 from tests.conftest import IN_CI
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Dialog, Page, ViewportSize
+    from playwright.sync_api import Browser, BrowserContext, Dialog, Page, ViewportSize
 
     from tests.browser.notebook import UI, OpenNotebook
     from tests.browser.server import JupyterServer
@@ -163,39 +163,49 @@ def no_front_end_errors(page_events: PageEvents) -> Iterator[None]:
     assert page_events.unexpected() == [], "the page reported errors (see the console log)"
 
 
-@pytest.fixture
-def page(
-    chromium: Browser, page_events: PageEvents, request: pytest.FixtureRequest, artifacts_dir: Path
-) -> Iterator[Page]:
-    """A fresh browser context and page for one test; dialogs are dismissed and recorded."""
+def _new_page(chromium: Browser, events: PageEvents) -> tuple[BrowserContext, Page]:
+    """A fresh browser context and page; dialogs are dismissed and, with errors, recorded."""
     context = chromium.new_context(viewport=VIEWPORT)
     context.set_default_timeout(60_000)
     page = context.new_page()
 
     def on_dialog(dialog: Dialog) -> None:
-        page_events.dialogs.append(f"{dialog.type}: {dialog.message}")
+        events.dialogs.append(f"{dialog.type}: {dialog.message}")
         dialog.dismiss()
 
     page.on("dialog", on_dialog)
-    page.on("pageerror", lambda error: page_events.page_errors.append(str(error)))
+    page.on("pageerror", lambda error: events.page_errors.append(str(error)))
     page.on(
         "console",
         lambda message: (
-            page_events.console_errors.append(message.text) if message.type == "error" else None
+            events.console_errors.append(message.text) if message.type == "error" else None
         ),
     )
+    return context, page
+
+
+def _write_events(events: PageEvents, path: Path) -> None:
+    lines = [f"dialog: {d}" for d in events.dialogs]
+    lines += [f"pageerror: {e}" for e in events.page_errors]
+    lines += [f"console.error: {e}" for e in events.console_errors]
+    path.write_text("\n".join(lines) + "\n" if lines else "")
+
+
+@pytest.fixture
+def page(
+    chromium: Browser, page_events: PageEvents, request: pytest.FixtureRequest, artifacts_dir: Path
+) -> Iterator[Page]:
+    """A fresh browser context and page for one test."""
+    context, page = _new_page(chromium, page_events)
     try:
         yield page
     finally:
-        log = artifacts_dir / f"{_test_name(request)}--console.log"
-        lines = [f"dialog: {d}" for d in page_events.dialogs]
-        lines += [f"pageerror: {e}" for e in page_events.page_errors]
-        lines += [f"console.error: {e}" for e in page_events.console_errors]
-        log.write_text("\n".join(lines) + "\n" if lines else "")
+        _write_events(page_events, artifacts_dir / f"{_test_name(request)}--console.log")
         context.close()
 
 
 OpenNotebookFactory = Callable[..., "OpenNotebook"]
+RunShared = Callable[..., "OpenNotebook"]
 
 
 @pytest.fixture
@@ -216,7 +226,7 @@ def open_nb(
     from tests.browser.notebook import open_notebook, write_notebook
 
     name = _test_name(request)
-    for stale in artifacts_dir.glob(f"{name}--*.png"):
+    for stale in artifacts_dir.glob(f"{name}--*"):
         stale.unlink()
     opened: list[OpenNotebook] = []
 
@@ -241,3 +251,89 @@ def open_nb(
             session = jupyter_server.session_for(notebook.path)
             if session is not None:
                 jupyter_server.api("DELETE", f"sessions/{session['id']}")
+
+
+@dataclass
+class SharedNotebook:
+    """One notebook page (and kernel) per test module and front end, reused by its tests."""
+
+    notebook: OpenNotebook
+    events: PageEvents
+
+
+@pytest.fixture(scope="module")
+def shared_notebooks(
+    jupyter_server: JupyterServer,
+    chromium: Browser,
+    request: pytest.FixtureRequest,
+    artifacts_dir: Path,
+) -> Iterator[Callable[[UI], SharedNotebook]]:
+    """Open (once per module and front end) an empty notebook whose page and kernel tests share.
+
+    Opening JupyterLab and starting a kernel cost most of a browser test; tests
+    that each need only "a fresh cell on a fresh store" share them and replace
+    the notebook's cells (:meth:`OpenNotebook.replace_cells_and_run`).
+    """
+    from tests.browser.notebook import open_notebook, write_notebook
+
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    opened: dict[str, tuple[SharedNotebook, BrowserContext]] = {}
+
+    def get(ui: UI) -> SharedNotebook:
+        if ui not in opened:
+            events = PageEvents()
+            context, page = _new_page(chromium, events)
+            path = write_notebook(jupyter_server.root, f"{module}-shared-{ui}.ipynb", [""])
+            notebook = open_notebook(
+                page, jupyter_server, path, ui, artifacts=artifacts_dir, test_name=module
+            )
+            opened[ui] = (SharedNotebook(notebook, events), context)
+        return opened[ui][0]
+
+    try:
+        yield get
+    finally:
+        for ui, (shared, context) in opened.items():
+            _write_events(shared.events, artifacts_dir / f"{module}-shared-{ui}--console.log")
+            context.close()
+            session = jupyter_server.session_for(shared.notebook.path)
+            if session is not None:
+                jupyter_server.api("DELETE", f"sessions/{session['id']}")
+
+
+@pytest.fixture
+def run_shared(
+    shared_notebooks: Callable[[UI], SharedNotebook],
+    request: pytest.FixtureRequest,
+    artifacts_dir: Path,
+) -> Iterator[RunShared]:
+    """Run ``cells`` in the module's shared notebook: ``run_shared(cells, ui="lab")``.
+
+    Screenshots are named after the current test, and the test fails if its
+    page reported a dialog or an error while it ran.
+    """
+    name = _test_name(request)
+    for stale in artifacts_dir.glob(f"{name}--*"):
+        stale.unlink()
+    used: list[tuple[SharedNotebook, int, int, int]] = []
+
+    def run(cells: Sequence[str], ui: UI = "lab") -> OpenNotebook:
+        shared = shared_notebooks(ui)
+        events = shared.events
+        used.append(
+            (shared, len(events.dialogs), len(events.page_errors), len(events.console_errors))
+        )
+        shared.notebook.test_name = name
+        shared.notebook.replace_cells_and_run(cells)
+        return shared.notebook
+
+    yield run
+    for shared, dialogs, page_errors, console_errors in used:
+        events = PageEvents(
+            shared.events.dialogs[dialogs:],
+            shared.events.page_errors[page_errors:],
+            shared.events.console_errors[console_errors:],
+        )
+        with contextlib.suppress(Exception):
+            shared.notebook.screenshot("end")
+        assert events.unexpected() == [], "the page reported errors while this test ran"

@@ -72,6 +72,20 @@ _STATUS_JS = """
 """.replace("PANEL", _PANEL_JS)
 
 
+# Replace every cell of the notebook model by fresh code cells (no outputs, no counts).
+_REPLACE_CELLS_JS = """
+(sources) => {
+  const panel = (PANEL)();
+  const shared = panel.content.model.sharedModel;
+  shared.transact(() => {
+    shared.deleteCellRange(0, shared.cells.length);
+    shared.insertCells(0, sources.map((source) => ({cell_type: 'code', source, metadata: {}})));
+  });
+  panel.content.activeCellIndex = 0;
+}
+""".replace("PANEL", _PANEL_JS)
+
+
 class CellError(AssertionError):
     """A cell the test ran ended with an error output."""
 
@@ -136,6 +150,19 @@ class OpenNotebook:
             CellError: A cell ended with an error (its traceback text is in the message).
         """
         self.wait_kernel_idle(timeout)
+        self._command("notebook:run-all-cells")
+        self._wait_cells(None, timeout)
+
+    def replace_cells_and_run(
+        self, sources: Sequence[str], timeout: float = KERNEL_TIMEOUT
+    ) -> None:
+        """Make the notebook these code cells (same page, same kernel) and run them all.
+
+        Tests that share one open notebook use it: the page and the kernel are
+        reused, the previous test's cells and widgets are gone.
+        """
+        self.wait_kernel_idle(timeout)
+        self.page.evaluate(_REPLACE_CELLS_JS, list(sources))
         self._command("notebook:run-all-cells")
         self._wait_cells(None, timeout)
 

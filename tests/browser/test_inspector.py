@@ -8,6 +8,7 @@ asserts on what the page shows, and for writes on what the backend holds
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,10 +20,12 @@ from agui_state import PersistentStateStore, create_backend
 if TYPE_CHECKING:
     from playwright.sync_api import Locator
 
-    from tests.browser.conftest import OpenNotebookFactory, PageEvents
-    from tests.browser.notebook import OpenNotebook
+    from tests.browser.conftest import RunShared, SharedNotebook
+    from tests.browser.notebook import UI, OpenNotebook
 
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_front_end_errors")]
+# Every test gets a fresh store and a fresh inspector in a notebook page (and kernel) the
+# module's tests share per front end; run_shared fails a test whose page logged an error.
+pytestmark = pytest.mark.browser
 
 
 STATE_ID = "cart-thread"
@@ -109,15 +112,16 @@ def inspector_cells(seeded: Seeded) -> list[str]:
 
 
 def open_inspector(
-    open_nb: OpenNotebookFactory, seeded: Seeded, ui: str = "lab"
+    run_shared: RunShared, seeded: Seeded, ui: UI = "lab"
 ) -> tuple[OpenNotebook, Locator]:
-    """Open the notebook, run it, and return it with the rendered inspector (waited for)."""
+    """Show the inspector on ``seeded`` in the shared notebook; return it and the widget."""
     from playwright.sync_api import expect
 
-    nb: OpenNotebook = open_nb(inspector_cells(seeded), ui=ui)
-    nb.run_all()
+    nb = run_shared(inspector_cells(seeded), ui=ui)
     widget = nb.page.get_by_test_id("inspector")
+    expect(widget).to_have_count(1)
     expect(widget).to_be_visible()
+    expect(widget.get_by_test_id("source-label")).to_have_text(seeded.url)
     expect(widget.get_by_test_id("version-label")).to_have_text(
         f"version {seeded.head} of {seeded.head}"
     )
@@ -134,11 +138,11 @@ def log_versions(widget: Locator) -> list[int]:
 
 
 def test_clicking_a_version_shows_its_change_in_the_diff_tab(
-    open_nb: OpenNotebookFactory, seeded: Seeded
+    run_shared: RunShared, seeded: Seeded
 ) -> None:
     from playwright.sync_api import expect
 
-    nb, widget = open_inspector(open_nb, seeded)
+    nb, widget = open_inspector(run_shared, seeded)
     nb.screenshot_of(widget, "opened")
     assert log_versions(widget) == [6, 5, 4, 3, 2, 1]
 
@@ -164,10 +168,10 @@ def test_clicking_a_version_shows_its_change_in_the_diff_tab(
     nb.screenshot_of(widget, "diff-version-5")
 
 
-def test_log_filters_shrink_the_log(open_nb: OpenNotebookFactory, seeded: Seeded) -> None:
+def test_log_filters_shrink_the_log(run_shared: RunShared, seeded: Seeded) -> None:
     from playwright.sync_api import expect
 
-    nb, widget = open_inspector(open_nb, seeded)
+    nb, widget = open_inspector(run_shared, seeded)
     rows = widget.get_by_test_id("log-row")
     expect(rows).to_have_count(6)
 
@@ -184,12 +188,10 @@ def test_log_filters_shrink_the_log(open_nb: OpenNotebookFactory, seeded: Seeded
     nb.screenshot_of(widget, "run-filter")
 
 
-def test_search_finds_and_highlights_state_values(
-    open_nb: OpenNotebookFactory, seeded: Seeded
-) -> None:
+def test_search_finds_and_highlights_state_values(run_shared: RunShared, seeded: Seeded) -> None:
     from playwright.sync_api import expect
 
-    nb, widget = open_inspector(open_nb, seeded)
+    nb, widget = open_inspector(run_shared, seeded)
     # Collapsed at first: the matching leaf is not shown until the search opens its parents.
     expect(widget.locator('[data-testid="tree-row"][data-path="/cart/items/0/sku"]')).to_have_count(
         0
@@ -216,11 +218,11 @@ def test_search_finds_and_highlights_state_values(
 
 
 def test_restore_goes_through_the_confirm_step_and_moves_the_backend_head(
-    open_nb: OpenNotebookFactory, seeded: Seeded
+    run_shared: RunShared, seeded: Seeded
 ) -> None:
     from playwright.sync_api import expect
 
-    nb, widget = open_inspector(open_nb, seeded)
+    nb, widget = open_inspector(run_shared, seeded)
     widget.get_by_test_id("tab-snapshots").click()
     snapshot = widget.locator(
         f'[data-testid="snapshot-row"][data-snapshot-id="{seeded.snapshot_id}"]'
@@ -254,12 +256,14 @@ def test_restore_goes_through_the_confirm_step_and_moves_the_backend_head(
 
 @pytest.mark.parametrize("ui", ["lab", "notebook"])
 def test_markup_in_state_is_shown_as_text_and_never_runs(
-    open_nb: OpenNotebookFactory, seeded: Seeded, page_events: PageEvents, ui: str
+    run_shared: RunShared,
+    shared_notebooks: Callable[[UI], SharedNotebook],
+    seeded: Seeded,
+    ui: UI,
 ) -> None:
     from playwright.sync_api import expect
 
-    nb, widget = open_inspector(open_nb, seeded, ui=ui)
-    expect(widget.get_by_test_id("source-label")).to_contain_text(seeded.url)
+    nb, widget = open_inspector(run_shared, seeded, ui=ui)
     note = widget.locator('[data-testid="tree-row"][data-path="/note"]')
     expect(note).to_contain_text(XSS_IMG)
 
@@ -285,15 +289,15 @@ def test_markup_in_state_is_shown_as_text_and_never_runs(
     assert nb.page.locator('img[src="x"], #agui-bold').count() == 0
     flags = nb.page.evaluate("() => [window.__x1 ?? null, window.__x2 ?? null]")
     assert flags == [None, None]
-    assert page_events.dialogs == []
+    assert shared_notebooks(ui).events.dialogs == []
 
 
 def test_time_travel_keeps_the_pinned_path_and_stats_draw(
-    open_nb: OpenNotebookFactory, seeded: Seeded
+    run_shared: RunShared, seeded: Seeded
 ) -> None:
     from playwright.sync_api import expect
 
-    nb, widget = open_inspector(open_nb, seeded)
+    nb, widget = open_inspector(run_shared, seeded)
     label = widget.get_by_test_id("version-label")
     total = widget.locator('[data-testid="tree-row"][data-path="/cart/total"]')
 
@@ -333,11 +337,11 @@ def test_time_travel_keeps_the_pinned_path_and_stats_draw(
 
 
 def test_fork_goes_through_the_confirm_step_and_creates_the_state(
-    open_nb: OpenNotebookFactory, seeded: Seeded
+    run_shared: RunShared, seeded: Seeded
 ) -> None:
     from playwright.sync_api import expect
 
-    nb, widget = open_inspector(open_nb, seeded)
+    nb, widget = open_inspector(run_shared, seeded)
     widget.locator('[data-testid="log-row"][data-version="3"]').click()
     expect(widget.get_by_test_id("version-label")).to_have_text(f"version 3 of {seeded.head}")
     widget.get_by_test_id("fork-button").click()
