@@ -46,6 +46,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(
     os.environ.get("AGUI_STATE_BROWSER_ARTIFACTS", Path(__file__).resolve().parent / "artifacts")
 )
+EXPECT_TIMEOUT_MS = 20_000
 VIEWPORT: ViewportSize = {"width": 1440, "height": 1000}
 
 # Python packages the browser tests need, with what installs them.
@@ -110,8 +111,11 @@ def jupyter_server(
 @pytest.fixture(scope="session")
 def chromium(browser_stack: None) -> Iterator[Browser]:
     """Debian's chromium, headless, driven by Playwright, for the whole session."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Each assertion waits for a round trip through the kernel; on a loaded two-core
+    # machine that can take a few seconds, so allow more than Playwright's 5 s.
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
