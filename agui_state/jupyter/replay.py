@@ -103,4 +103,3 @@ def walk_where(
             doc = version.checkpoint
         else:
             pending.append(version.without_checkpoint())
-

@@ -24,7 +24,7 @@
 //   hide-path-input    version log: add a noisy path to hide (Enter)
 //   hidden-path        one hidden path chip (click to show again)
 //   log-row            one version log line (data-version)
-//   log-older / log-newest      log page buttons
+//   log-newest / log-newer / log-selected / log-older   log page buttons
 //   version-slider     time travel slider
 //   step-first / step-back / step-forward / step-last   step buttons
 //   version-label      "version N of HEAD"
@@ -224,7 +224,9 @@ function render({ model, el }) {
     h("div", { cls: "agui-title", text: "Versions (newest first)" }),
     logPath, logRun, hideInput, hiddenChips, logList, logInfo,
     h("div", { cls: "agui-pager" },
-      h("button", { testid: "log-newest", text: "newest", onclick: () => send("log_newest") }),
+      h("button", { testid: "log-newest", text: "« newest", onclick: () => send("log_newest") }),
+      h("button", { testid: "log-newer", text: "‹ newer", onclick: () => send("log_newer") }),
+      h("button", { testid: "log-selected", text: "selected", title: "show the selected version", onclick: () => send("log_selected") }),
       h("button", { testid: "log-older", text: "older ›", onclick: () => send("log_older") })),
   );
 
