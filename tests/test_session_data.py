@@ -96,20 +96,36 @@ def test_generator_is_deterministic_per_seed(tmp_path: Path) -> None:
     assert other["run_id"] != first["run_id"]
 
 
-def test_session_passes_the_validator() -> None:
+def _validate(path: Path) -> dict[str, Any]:
     result = subprocess.run(
-        [str(VALIDATOR), str(SESSION), "--json", "--features", "shared-state"],
+        [str(VALIDATOR), str(path), "--json", "--features", "shared-state"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(result.stdout)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def test_session_passes_the_validator() -> None:
+    report = _validate(SESSION)
     assert report["eventCount"] == len(SESSION.read_text().splitlines())
     assert report["summary"]["errors"] == 0 and report["summary"]["warnings"] == 0
     # No state finding at all: every delta was checked against a known base.
     assert not [d for d in report["diagnostics"] if d["rule"] in STATE_RULES]
     assert report["internalErrors"] == []
+
+
+def test_generator_writes_server_sent_events_too(tmp_path: Path) -> None:
+    """``--out x.sse`` frames the same events with the SDK's encoder, as served over HTTP."""
+    out = tmp_path / "session.sse"
+    generate(COMMITTED_SEED, out)
+    text = out.read_text()
+    assert text.startswith("data: {") and text.endswith("\n\n")
+    report = _validate(out)
+    assert report["eventCount"] == len(SESSION.read_text().splitlines())
+    assert report["summary"]["errors"] == 0 and report["summary"]["warnings"] == 0
 
 
 def test_session_has_the_promised_shape() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from agui_state import StorageBackend, create_backend
+from agui_state.backends import StorageBackend, create_backend
 from agui_state.config import StorageConfig, redact_url
 from agui_state.errors import ValidationError
 from agui_state.ids import validate_state_id

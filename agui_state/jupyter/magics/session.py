@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from IPython.core.error import UsageError
 
-from agui_state import PersistentStateStore, StoreOptions
 from agui_state.jupyter.magics.connections import Connection, ConnectionRegistry
 from agui_state.jupyter.magics.render import Renderer
+from agui_state.persistent import PersistentStateStore
+from agui_state.store import StoreOptions
 
 __all__ = ["Session"]
 

@@ -434,3 +434,20 @@ def test_tab_completion(ip: Shell, file_url: str) -> None:
     ip.run('%state set /a~0b {"x/y": 1}')
     assert _completions(ip, "%state get /a~0b/") == ["/a~0b/x~1y"]
     assert "snapshot" not in _completions(ip, "x = 1; snap")  # other lines: not ours
+
+
+def test_notebook_progress_bar_has_a_stable_text_form(
+    ip: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agui_state.jupyter.magics.progress import progress_bar
+
+    with progress_bar(True, notebook=True, total=3) as update:
+        assert update is not None
+        update(2, 3, "t1")
+        update(3, 3, "t1")
+    out = capsys.readouterr().out
+    assert "migrate: 3 versions to copy" in out  # the widget's text form, fixed
+    with progress_bar(True, notebook=True, total=0) as update:
+        assert update is None  # nothing to copy: no bar
+    with progress_bar(False, notebook=True, total=5) as update:
+        assert update is None

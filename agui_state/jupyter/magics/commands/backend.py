@@ -29,7 +29,7 @@ def ping(session: Session, args: argparse.Namespace) -> None:
 
 def browse(session: Session, args: argparse.Namespace) -> Any:
     """Open the state inspector widget on the current state."""
-    from agui_state.jupyter import inspect
+    from agui_state.jupyter.inspector import inspect
 
     conn = session.connection()
     widget = inspect(conn.backend, conn.state_id)

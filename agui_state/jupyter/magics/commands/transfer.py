@@ -11,11 +11,12 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from agui_state import StorageBackend, create_backend, export_data, import_data
-from agui_state import migrate as migrate_states
+from agui_state.backends import StorageBackend, create_backend
 from agui_state.errors import ValidationError
 from agui_state.jupyter.magics.progress import progress_bar
 from agui_state.jupyter.magics.session import Session
+from agui_state.migration import export_data, import_data
+from agui_state.migration import migrate as migrate_states
 
 __all__ = ["export", "import_file", "migrate"]
 
@@ -61,7 +62,8 @@ def migrate(session: Session, args: argparse.Namespace) -> Any:
                     f"of {len(rows)} state(s); nothing was written"
                 )
                 return session.renderer.result(pd.DataFrame(rows, columns=_COLUMNS))
-            with progress_bar(session.progress(), session.in_kernel()) as callback:
+            total = sum(r["to_copy"] for r in rows)
+            with progress_bar(session.progress(), session.in_kernel(), total) as callback:
                 report = migrate_states(src, dst, ids, progress=callback or False)
             for row in rows:
                 sid = row["state_id"]
