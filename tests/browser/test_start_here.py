@@ -1,9 +1,10 @@
 """README's first command, in a real browser: JupyterLab on ``notebooks/00_start_here.ipynb``.
 
-The notebook (with the recorded session it seeds its demo store from) is copied
-into the server's root the way it sits in a clone, opened in JupyterLab and run
-from top to bottom through the server's kernel: every cell must run without an
-error, and the inspector it shows must render on the demo store.
+The ``notebooks/`` folder (with the recorded session the notebook seeds its demo
+store from) is copied into the server's root the way it sits in a clone, the
+notebook is opened in JupyterLab and run from top to bottom through the server's
+kernel: every cell must run without an error, and the inspector it shows must
+render on the demo store.
 """
 
 from __future__ import annotations
@@ -31,9 +32,15 @@ def test_start_here_runs_in_jupyterlab(
 
     source = REPO_ROOT / "notebooks"
     target = jupyter_server.root / "notebooks"
-    # A copy: the front end autosaves, and the demo store is created next to the notebook.
-    shutil.copytree(source / "data", target / "data", dirs_exist_ok=True)
-    shutil.copy2(REPO_ROOT / START_HERE, target / "00_start_here.ipynb")
+    # A copy of the folder as a clone has it: the front end autosaves, and the demo
+    # store is created next to the notebook.
+    shutil.copytree(
+        source,
+        target,
+        ignore=shutil.ignore_patterns(
+            "demo-store", ".demo-building-*", ".ipynb_checkpoints", "__pycache__"
+        ),
+    )
 
     nb = open_nb(path=START_HERE)
     nb.run_all()  # raises CellError, with the traceback, if any cell fails
