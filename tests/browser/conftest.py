@@ -108,9 +108,15 @@ def jupyter_server(
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium(browser_stack: None) -> Iterator[Browser]:
-    """Debian's chromium, headless, driven by Playwright, for the whole session."""
+    """Debian's chromium, headless, driven by Playwright, for the browser tests.
+
+    Package scope, not session: Playwright's sync API keeps an event loop
+    running in the main thread while it is open, and every later test that
+    calls ``asyncio.run`` would fail with "cannot be called from a running
+    event loop". It is stopped when the last test of ``tests/browser`` ends.
+    """
     from playwright.sync_api import expect, sync_playwright
 
     # Each assertion waits for a round trip through the kernel; on a loaded two-core
