@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 from agui_state.errors import LimitExceededError, PatchError
 from agui_state.patch import format_pointer
 from agui_state.patch.apply import ABSENT, Applier
-from agui_state.patch.ops import Operation
+from agui_state.patch.ops import ParsedOp
 from agui_state.patch.pointer import StepError
 from agui_state.store.jsonutil import json_size, key_size
 from agui_state.store.limits import StoreLimits, check_depth
@@ -50,7 +50,7 @@ __all__ = ["Step", "apply_sized"]
 
 
 class Step(NamedTuple):
-    """One validated operation, parsed: the fields of the engine's ``Operation``.
+    """One validated operation, parsed: the fields of the engine's ``ParsedOp``.
 
     A tuple rather than the engine's frozen dataclass because building one
     is several times cheaper, and every write builds one per operation.
@@ -107,7 +107,7 @@ class _SizedApplier(Applier):
         self.depth_error: LimitExceededError | None = None
 
     def apply(self, step: Step) -> None:
-        """Apply one operation (the engine's ``run``, without building its ``Operation``)."""
+        """Apply one operation (the engine's ``run``, without building its ``ParsedOp``)."""
         self.step = step
         kind = step.op
         # A moved value's size cancels out between its removal and insertion.
@@ -123,7 +123,7 @@ class _SizedApplier(Applier):
         elif kind == "remove":
             self.remove(step.tokens)
         else:
-            self.run(Operation(*step))
+            self.run(ParsedOp(*step))
 
     def on_step(self, parent: Any, key: str | int | None, old: Any, new: Any) -> None:
         if parent is None:  # a new root: the whole size (never too deep)

@@ -52,7 +52,6 @@ from agui_state.backends.base import (
     StorageBackend,
     Write,
     check_history_args,
-    replay,
     validate_state_id,
 )
 from agui_state.backends.file.index import StateIndex
@@ -70,7 +69,7 @@ from agui_state.errors import (
     StorageError,
     ValidationError,
 )
-from agui_state.models import FORMAT, State, StateSnapshot, StateVersion
+from agui_state.models import FORMAT, State, StateSnapshot, StateVersion, replay
 
 __all__ = ["FileBackend"]
 

@@ -92,7 +92,6 @@ from agui_state.backends.base import (
     Write,
     check_consecutive,
     check_history_args,
-    replay,
     validate_state_id,
 )
 from agui_state.backends.redis.codec import (
@@ -124,7 +123,7 @@ from agui_state.errors import (
     NotFoundError,
     StorageError,
 )
-from agui_state.models import State, StateSnapshot, StateVersion
+from agui_state.models import State, StateSnapshot, StateVersion, replay
 
 __all__ = ["RedisBackend"]
 
