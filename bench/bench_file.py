@@ -190,16 +190,18 @@ def print_report(
         print(f"{name:<{width}} {ratio:>7.2f}x {f'>={needed:g}x':>8}  {verdict}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="shorter runs (noisier)")
-    parser.add_argument(
-        "--dir", default=None, help="folder for the temporary data (default: the system temp)"
-    )
-    args = parser.parse_args()
-    seconds, rounds, async_count = (0.3, 3, 2000) if args.quick else (0.8, 5, 5000)
+@dataclass
+class Measured:
+    """Best rates of one run (updates/s by case key) and what they were measured on."""
 
-    root = Path(tempfile.mkdtemp(prefix="agui-bench-file-", dir=args.dir))
+    rate: dict[str, float]
+    info: dict[str, Any]
+
+
+def measure(quick: bool, folder: str | None = None) -> Measured:
+    """Run every case in interleaved rounds; ``bench/run`` reuses this."""
+    seconds, rounds, async_count = (0.3, 3, 2000) if quick else (0.8, 5, 5000)
+    root = Path(tempfile.mkdtemp(prefix="agui-bench-file-", dir=folder))
     fstype = check_disk(root)
     small, large = make_state(5 * 1024), make_state(1024 * 1024)
     small_size, large_size = len(json.dumps(small)), len(json.dumps(large))
@@ -256,7 +258,31 @@ def main() -> None:
             appender.close()
         shutil.rmtree(root, ignore_errors=True)
 
-    rate = {key: case.best for key, case in cases.items()}
+    info = {
+        "fstype": fstype,
+        "root": root,
+        "rounds": rounds,
+        "delta_bytes": delta_bytes,
+        "small_size": small_size,
+        "large_size": large_size,
+        "written": written,
+        "batches": batches,
+    }
+    return Measured({key: case.best for key, case in cases.items()}, info)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs (noisier)")
+    parser.add_argument(
+        "--dir", default=None, help="folder for the temporary data (default: the system temp)"
+    )
+    args = parser.parse_args()
+    measured = measure(args.quick, args.dir)
+    rate, info = measured.rate, measured.info
+    fstype, root, rounds = info["fstype"], info["root"], info["rounds"]
+    delta_bytes, written, batches = info["delta_bytes"], info["written"], info["batches"]
+    small_size, large_size = info["small_size"], info["large_size"]
     print(
         f"file backend, fsync on ({fstype} at {root.parent}); best of {rounds} rounds; "
         f"one update = replace of one leaf ({delta_bytes} B version line)"
