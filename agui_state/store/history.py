@@ -89,6 +89,15 @@ class History:
         if self._max is None or len(self._versions) + 1 <= self._max:
             return None
         drop = len(self._versions) + 1 - self._max
+        if drop == 1 and self._max >= 1:
+            # The steady state of a full window: exactly the oldest kept version
+            # goes. Same outcome as the general loop below, without its set-up.
+            number = self.base_number + 1
+            oldest = self._versions[number]
+            if oldest.checkpoint is not None:
+                return _Plan(number, oldest.checkpoint, False, [])
+            if len(self._folded) + 1 < self._max:
+                return _Plan(number, self._anchor, True, [oldest])
         number, anchor, keep = self.base_number, self._anchor, True
         extra: list[StateVersion] = []
         head = self.head

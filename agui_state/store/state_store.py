@@ -42,7 +42,7 @@ from agui_state.errors import (
     ValidationError,
 )
 from agui_state.ids import validate_state_id
-from agui_state.models import State, StateSnapshot, StateVersion, new_id, utcnow
+from agui_state.models import State, StateSnapshot, StateVersion, make_version, new_id, utcnow
 from agui_state.patch.pointer import find
 from agui_state.store.apply import (
     Applied,
@@ -290,7 +290,7 @@ class StateStore:
                     raise ConflictError(self._state_id, expect[0], head.number, detail)
                 applied = build(head)
                 number = head.number + 1
-                version = StateVersion(
+                version = make_version(
                     new_version_id(),
                     self._state_id,
                     number,
