@@ -67,7 +67,7 @@ def apply_patch(doc: Any, patch: Any) -> Any:
         try:
             applier.run(op)
         except StepError as exc:
-            raise PatchError(exc.reason, index=op.index, op=op.op, path=op.path) from None
+            raise PatchError(exc.reason, index=op.position, op=op.op, path=op.path) from None
     return applier.root
 
 

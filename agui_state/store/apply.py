@@ -32,11 +32,12 @@ from typing import Any, NamedTuple
 from agui_state.errors import InvalidPathError, LimitExceededError, ValidationError
 from agui_state.models import Operation, State
 from agui_state.patch import apply_patch, diff, format_pointer, parse_pointer, validate_patch
+from agui_state.patch.ops import ParsedOp
 from agui_state.patch.pointer import find, list_index
 from agui_state.patch.values import MAX_INT_DIGITS
 from agui_state.store.jsonutil import copy_json, utf8_len
 from agui_state.store.limits import StoreLimits, check_key, check_limits, check_state, check_value
-from agui_state.store.sizing import Step, apply_sized
+from agui_state.store.sizing import apply_sized
 
 __all__ = [
     "Applied",
@@ -67,7 +68,7 @@ class Prepared(NamedTuple):
     """
 
     delta: list[Operation]
-    steps: list[Step]
+    steps: list[ParsedOp]
 
 
 def _prepared(delta: list[Operation]) -> Prepared:
@@ -76,7 +77,7 @@ def _prepared(delta: list[Operation]) -> Prepared:
     for index, op in enumerate(delta):
         source = op.get("from")
         steps.append(
-            Step(
+            ParsedOp(
                 index,
                 op["op"],
                 op["path"],
@@ -170,7 +171,7 @@ def _prepare_plain(patch: list[Any], limits: StoreLimits) -> Prepared:
         _Unusual: Anything the checked path must look at.
     """
     delta: list[Operation] = []
-    steps: list[Step] = []
+    steps: list[ParsedOp] = []
     for index, raw in enumerate(patch):
         if type(raw) is not dict:
             raise _Unusual
@@ -204,7 +205,7 @@ def _prepare_plain(patch: list[Any], limits: StoreLimits) -> Prepared:
                 raise _Unusual from None
             clean["from"] = source
         delta.append(clean)
-        steps.append(Step(index, kind, path, tokens, source, source_tokens, value))
+        steps.append(ParsedOp(index, kind, path, tokens, source, source_tokens, value))
     return Prepared(delta, steps)
 
 

@@ -54,7 +54,12 @@ def _swap_port(url: str, port: int) -> str:
     return parts._replace(netloc=new).geturl()
 
 
-@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres), "redis"])
+@pytest.fixture(
+    params=[
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("redis", marks=pytest.mark.redis),
+    ]
+)
 def route(request: pytest.FixtureRequest) -> Iterator[Route]:
     if request.param == "postgresql":
         base: str = request.getfixturevalue("postgres_url")
