@@ -3,8 +3,9 @@
 Internal module of the store layer. Memory holds, per state:
 
 * the kept versions (deltas and metadata), numbered ``base + 1 .. head``;
-  every version whose number is a multiple of ``checkpoint_interval`` also
-  carries the full state after it (shared, not copied: states are immutable);
+  versions whose number is a multiple of ``checkpoint_interval`` may also
+  carry the full state after them, as the cadence decides
+  (:mod:`agui_state.store.cadence`; shared, not copied: states are immutable);
 * the *base*: the state at version ``base`` (just before the oldest kept
   version), so the window stays reconstructible after old versions are
   dropped. It is kept lazily, as an *anchor* state plus the dropped versions
@@ -16,7 +17,8 @@ Internal module of the store layer. Memory holds, per state:
   each dropped delta at once cost one patch application per write.)
 
 ``state_at(n)`` starts from the nearest checkpoint at or before ``n`` (or the
-anchor, if newer) and replays at most ``checkpoint_interval - 1`` deltas.
+anchor, if newer) and replays the deltas after it: at most
+``checkpoint_interval - 1`` without the size-aware cadence, else bounded by it.
 
 Not thread-safe by itself: the store mutates it under its write lock and
 reads it under its history lock.
@@ -157,12 +159,15 @@ class History:
         """
         if not self.base_number <= number <= self.head:
             return None
+        # Checkpoints fall on multiples of K, but the size-aware cadence may
+        # skip some (store/cadence.py): walk back to the nearest one kept.
         nearest = number - number % self._k
-        if nearest > self.base_number:
+        while nearest > self.base_number:
             version = self._versions[nearest]
             if version.checkpoint is not None:
                 return version.checkpoint, [
                     self._versions[n] for n in range(nearest + 1, number + 1)
                 ]
+            nearest -= self._k
         kept = [self._versions[n] for n in range(self.base_number + 1, number + 1)]
         return self._anchor, [*self._folded, *kept]
