@@ -197,7 +197,11 @@ def measure(quick: bool, url: str) -> Measured:
         "versions": versions,
         "batches": batches,
     }
-    return Measured({key: case.best for key, case in cases.items()}, info)
+    return Measured(
+        {key: case.best for key, case in cases.items()},
+        info,
+        {key: case.mean for key, case in cases.items()},
+    )
 
 
 def main() -> None:
