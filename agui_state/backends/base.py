@@ -47,8 +47,12 @@ here, built on those. The shared reads and ``prune_history`` take several
 steps: they are correct for a backend used by one writer at a time, and a
 backend shared by concurrent writers overrides them to run in one
 transaction or under its lock (each says so: "override for concurrent use").
-As a safety net, the shared ``get_state`` reads again when a prune moved the
-checkpoint between its two reads, instead of reporting a hole.
+The shared ``prune_history`` orders its steps (checkpoint written first,
+versions deleted last), so a reader that reads checkpoint and tail atomically
+(SQL: one statement; Redis: one script; memory and file: under their lock)
+never sees a hole at any step; as a safety net, the shared ``get_state``
+reads again when a prune moved the checkpoint between its two reads,
+instead of reporting a hole.
 ``agui_state.testing`` is the conformance suite a backend must pass. The
 batch items and the head checks live in ``writes``, transactions in
 ``transaction``; both are re-exported from this module, the one to import
