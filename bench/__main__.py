@@ -135,6 +135,42 @@ def run_memory(res: Results, quick: bool) -> None:
     ]
 
 
+def wide_array_cost(items: int, op: str, rounds: int, n: int = 200) -> float:
+    """Seconds per in-memory update of a list of ``items`` small objects: best of ``rounds``."""
+    from agui_state.store import StateStore
+
+    store = StateStore("wide")
+    store.set("", {"items": [{"id": i, "ok": True} for i in range(items)]})
+    counter = 0
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(n):
+            counter += 1
+            if op == "append":
+                store.apply_patch([{"op": "add", "path": "/items/-", "value": counter}])
+            else:
+                path = f"/items/{items // 2}/id"
+                store.apply_patch([{"op": "replace", "path": path, "value": counter}])
+        best = min(best, (time.perf_counter() - start) / n)
+    return best
+
+
+def run_wide(res: Results, quick: bool) -> None:
+    rounds = 3 if quick else 7
+    cells = []
+    for op in ("replace", "append"):
+        small = wide_array_cost(100, op, rounds)
+        large = wide_array_cost(100_000, op, rounds)
+        cells.append(f"{op} {large * 1e6:,.0f} vs {small * 1e6:.1f} µs ({large / small:.0f}x)")
+        res.targets.append(
+            Target(
+                "memory", f"wide array {op}: 100k / 100 elements", large / small, 5.0, "x", False
+            )
+        )
+    res.rows.append(Row("memory, 100k-element array", "; ".join(cells)))
+
+
 def run_file(res: Results, quick: bool) -> None:
     measured = bench_file.measure(quick)
     m = measured.rate
@@ -287,8 +323,7 @@ def chart(res: Results, path: Path) -> None:
     values = [t.value if t.higher_is_better else 1 / t.value for t in targets]
     needed = [t.needed if t.higher_is_better else 1 / t.needed for t in targets]
     labels = [
-        f"{t.backend}: {t.what if t.higher_is_better else 'raw engine / store time'}"
-        for t in targets
+        f"{t.backend}: {t.what if t.higher_is_better else f'1 / ({t.what})'}" for t in targets
     ]
     fig, ax = plt.subplots(figsize=(9, 0.32 * len(targets) + 1.2))
     ys = range(len(targets))
@@ -343,13 +378,19 @@ def main() -> None:
     parser.add_argument("--chart", default=str(HERE / "ratios.png"), help="where to write the PNG")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
     parser.add_argument(
-        "--only", default="memory,file,sql,redis", help="comma-separated subset to run"
+        "--only", default="memory,wide,file,sql,redis", help="comma-separated subset to run"
     )
     args = parser.parse_args()
     started = time.perf_counter()
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     res = Results()
-    steps = {"memory": run_memory, "file": run_file, "sql": run_sql, "redis": run_redis}
+    steps = {
+        "memory": run_memory,
+        "wide": run_wide,
+        "file": run_file,
+        "sql": run_sql,
+        "redis": run_redis,
+    }
     for name in args.only.split(","):
         print(f"running {name}...", file=sys.stderr, flush=True)
         steps[name](res, args.quick)
