@@ -204,7 +204,9 @@ class StorageConfig:
         read_timeout: Seconds a read may take.
         write_timeout: Seconds a write may take (statement timeout on PostgreSQL).
         max_retries: Retries on transient errors, with exponential backoff.
-        checkpoint_interval: A full-state checkpoint is stored every K versions.
+        checkpoint_interval: ``K``: only every K-th version may carry a full
+            checkpoint (the store's size-aware cadence picks which; see
+            :class:`~agui_state.store.StoreOptions`).
         auto_setup: Create tables / run migrations on first use (SQL).
         file_options: Options of the file backend.
         redis_options: Options of the Redis backend.

@@ -42,6 +42,7 @@ __all__ = [
     "State",
     "StateSnapshot",
     "StateVersion",
+    "make_version",
     "new_id",
     "replay",
     "utcnow",
@@ -239,6 +240,56 @@ class StateVersion:
             self.metadata,
             self.checkpoint,
         )
+
+
+# The slot descriptors of StateVersion, in field order. Setting a slot through
+# its descriptor is what the frozen dataclass's generated __init__ does via
+# object.__setattr__ (a global lookup and a call per field); calling the
+# descriptors directly halves the cost of building a version (~1.3 -> ~0.7 µs),
+# which the store pays twice per write.
+_VERSION_SETTERS = tuple(
+    StateVersion.__dict__[name].__set__
+    for name in (
+        "id",
+        "state_id",
+        "number",
+        "parent_id",
+        "timestamp",
+        "delta",
+        "metadata",
+        "checkpoint",
+    )
+)
+
+
+def make_version(
+    version_id: str,
+    state_id: str,
+    number: int,
+    parent_id: str | None,
+    timestamp: datetime,
+    delta: list[Operation],
+    metadata: dict[str, Any],
+    checkpoint: State | None,
+    _new: Any = object.__new__,
+    _setters: tuple[Any, ...] = _VERSION_SETTERS,
+) -> StateVersion:
+    """Build a :class:`StateVersion` exactly as its constructor does, about twice as fast.
+
+    For the store's write path; the constructor validates nothing either.
+    Every argument is required (no defaults to fill in).
+    """
+    version: StateVersion = _new(StateVersion)
+    s_id, s_state, s_number, s_parent, s_ts, s_delta, s_meta, s_cp = _setters
+    s_id(version, version_id)
+    s_state(version, state_id)
+    s_number(version, number)
+    s_parent(version, parent_id)
+    s_ts(version, timestamp)
+    s_delta(version, delta)
+    s_meta(version, metadata)
+    s_cp(version, checkpoint)
+    return version
 
 
 @dataclass(frozen=True, slots=True)

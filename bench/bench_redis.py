@@ -49,7 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import redis
-from bench_file import Case, Updater, batch_rate, print_report, timed
+from bench_file import Case, Measured, Updater, batch_rate, print_report, timed
 from bench_patch import human_bytes, leaf_patch, make_state
 
 from agui_state.config import StorageConfig
@@ -136,15 +136,9 @@ def open_store(
     return store
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="shorter runs (noisier)")
-    args = parser.parse_args()
-    seconds, rounds, async_count = (0.3, 3, 3000) if args.quick else (0.8, 5, 8000)
-
-    url = os.environ.get("AGUI_STATE_REDIS_URL", DEFAULT_URL)
-    if "+cluster" in urlsplit(url).scheme:
-        sys.exit("bench_redis.py needs a single Redis node (the raw baseline is not cluster-aware)")
+def measure(quick: bool, url: str) -> Measured:
+    """Run every case in interleaved rounds; ``bench/run`` reuses this."""
+    seconds, rounds, async_count = (0.3, 3, 3000) if quick else (0.8, 5, 8000)
     prefix = f"agui-bench:{os.getpid()}-{secrets.token_hex(4)}:"
     client = redis.Redis.from_url(plain_url(url))
     client.ping()
@@ -194,7 +188,34 @@ def main() -> None:
             client.delete(key)
         client.close()
 
-    rate = {key: case.best for key, case in cases.items()}
+    info = {
+        "rounds": rounds,
+        "server": server,
+        "persistence": persistence,
+        "small_size": small_size,
+        "large_size": large_size,
+        "versions": versions,
+        "batches": batches,
+    }
+    return Measured(
+        {key: case.best for key, case in cases.items()},
+        info,
+        {key: case.mean for key, case in cases.items()},
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs (noisier)")
+    args = parser.parse_args()
+    url = os.environ.get("AGUI_STATE_REDIS_URL", DEFAULT_URL)
+    if "+cluster" in urlsplit(url).scheme:
+        sys.exit("bench_redis.py needs a single Redis node (the raw baseline is not cluster-aware)")
+    measured = measure(args.quick, url)
+    rate, info = measured.rate, measured.info
+    rounds, server, persistence = info["rounds"], info["server"], info["persistence"]
+    small_size, large_size = info["small_size"], info["large_size"]
+    versions, batches = info["versions"], info["batches"]
     aof = "AOF on" if persistence.get("aof_enabled") else "AOF off"
     print(
         f"Redis {server} at {urlsplit(plain_url(url)).netloc.rpartition('@')[2]} ({aof}); "

@@ -56,6 +56,43 @@ def best_batch(run: Callable[[int], None], batches: int) -> float:
     return best / BATCH
 
 
+def interleaved(runs: list[Callable[[int], None]], batches: int) -> list[float]:
+    """Like :func:`best_batch` for several loops, alternating them batch by batch.
+
+    Load from other processes then hits every loop alike.
+    """
+    for run in runs:
+        run(BATCH)  # warm up
+    best = [float("inf")] * len(runs)
+    for _ in range(batches):
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            run(BATCH)
+            best[i] = min(best[i], time.perf_counter() - start)
+    return [b / BATCH for b in best]
+
+
+def print_store_table(rows: list[tuple[str, int, float, float]]) -> None:
+    """Print µs per update of the store and the engine, with the targets."""
+    print("one-op 'replace' of a leaf; µs per update (CPU-bound, lower is better)")
+    header = (
+        f"{'state':<6} {'JSON size':>10} {'StateStore':>11} {'raw engine':>11} "
+        f"{'store/raw':>10} {'target':>14}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, size, ours, raw in rows:
+        ratio = ours / raw
+        verdict = "ok" if ratio <= 5 else "MISSED"
+        print(
+            f"{name:<6} {human_bytes(size):>10} {ours * 1e6:>11.1f} {raw * 1e6:>11.1f} "
+            f"{ratio:>9.1f}x {f'<=5x {verdict}':>14}"
+        )
+    growth = rows[1][2] / rows[0][2]
+    verdict = "ok" if growth <= 2 else "MISSED"
+    print(f"StateStore 1 MB / 5 KB: {growth:.2f}x (target <=2x {verdict})")
+
+
 def store_loop(store: StateStore | PersistentStateStore, path: str) -> Callable[[int], None]:
     counter = [0]
 
@@ -78,13 +115,12 @@ def engine_loop(doc: dict[str, Any], path: str) -> Callable[[int], None]:
     return run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer batches (noisier)")
-    parser.add_argument("--profile", action="store_true", help="profile the 5 KB store loop")
-    args = parser.parse_args()
-    batches = 3 if args.quick else 9
+def measure(batches: int) -> tuple[dict[str, dict[str, Any]], list[tuple[str, int, float, float]]]:
+    """Time the store and the raw engine in alternating batches, at 5 KB and 1 MB.
 
+    Returns the documents and one ``(name, JSON size, store s/update, engine s/update)``
+    row per size; ``bench/run`` reuses this.
+    """
     docs = {"5 KB": make_state(5 * 1024), "1 MB": make_state(1024 * 1024)}
     rows = []
     for name, doc in docs.items():
@@ -95,28 +131,22 @@ def main() -> None:
         patch = [{"op": "replace", "path": path, "value": -1}]
         store.apply_patch(patch)
         assert json_equal(store.get_state(), apply_patch(doc, patch)), "store and engine disagree"
-        ours = best_batch(store_loop(store, path), batches)
-        raw = best_batch(engine_loop(doc, path), batches)
+        ours, raw = interleaved([store_loop(store, path), engine_loop(doc, path)], batches)
         assert store.state_bytes == len(json.dumps(store.get_state(), separators=(",", ":")))
         rows.append((name, len(json.dumps(doc)), ours, raw))
 
-    print("one-op 'replace' of a leaf; µs per update (CPU-bound, lower is better)")
-    header = (
-        f"{'state':<6} {'JSON size':>10} {'StateStore':>11} {'raw engine':>11} "
-        f"{'store/raw':>10} {'target':>14}"
-    )
-    print(header)
-    print("-" * len(header))
-    for name, size, ours, raw in rows:
-        ratio = ours / raw
-        verdict = "ok" if ratio <= 5 else "MISSED"
-        print(
-            f"{name:<6} {human_bytes(size):>10} {ours * 1e6:>11.1f} {raw * 1e6:>11.1f} "
-            f"{ratio:>9.1f}x {f'<=5x {verdict}':>14}"
-        )
-    growth = rows[1][2] / rows[0][2]
-    verdict = "ok" if growth <= 2 else "MISSED"
-    print(f"StateStore 1 MB / 5 KB: {growth:.2f}x (target <=2x {verdict})")
+    return docs, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer batches (noisier)")
+    parser.add_argument("--profile", action="store_true", help="profile the 5 KB store loop")
+    args = parser.parse_args()
+    batches = 3 if args.quick else 9
+
+    docs, rows = measure(batches)
+    print_store_table(rows)
 
     small = docs["5 KB"]
     path = leaf_patch(small)[0]["path"]

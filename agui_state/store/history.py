@@ -3,8 +3,9 @@
 Internal module of the store layer. Memory holds, per state:
 
 * the kept versions (deltas and metadata), numbered ``base + 1 .. head``;
-  every version whose number is a multiple of ``checkpoint_interval`` also
-  carries the full state after it (shared, not copied: states are immutable);
+  versions whose number is a multiple of ``checkpoint_interval`` may also
+  carry the full state after them, as the cadence decides
+  (:mod:`agui_state.store.cadence`; shared, not copied: states are immutable);
 * the *base*: the state at version ``base`` (just before the oldest kept
   version), so the window stays reconstructible after old versions are
   dropped. It is kept lazily, as an *anchor* state plus the dropped versions
@@ -16,7 +17,8 @@ Internal module of the store layer. Memory holds, per state:
   each dropped delta at once cost one patch application per write.)
 
 ``state_at(n)`` starts from the nearest checkpoint at or before ``n`` (or the
-anchor, if newer) and replays at most ``checkpoint_interval - 1`` deltas.
+anchor, if newer) and replays the deltas after it: at most
+``checkpoint_interval - 1`` without the size-aware cadence, else bounded by it.
 
 Not thread-safe by itself: the store mutates it under its write lock and
 reads it under its history lock.
@@ -89,6 +91,15 @@ class History:
         if self._max is None or len(self._versions) + 1 <= self._max:
             return None
         drop = len(self._versions) + 1 - self._max
+        if drop == 1 and self._max >= 1:
+            # The steady state of a full window: exactly the oldest kept version
+            # goes. Same outcome as the general loop below, without its set-up.
+            number = self.base_number + 1
+            oldest = self._versions[number]
+            if oldest.checkpoint is not None:
+                return _Plan(number, oldest.checkpoint, False, [])
+            if len(self._folded) + 1 < self._max:
+                return _Plan(number, self._anchor, True, [oldest])
         number, anchor, keep = self.base_number, self._anchor, True
         extra: list[StateVersion] = []
         head = self.head
@@ -148,12 +159,15 @@ class History:
         """
         if not self.base_number <= number <= self.head:
             return None
+        # Checkpoints fall on multiples of K, but the size-aware cadence may
+        # skip some (store/cadence.py): walk back to the nearest one kept.
         nearest = number - number % self._k
-        if nearest > self.base_number:
+        while nearest > self.base_number:
             version = self._versions[nearest]
             if version.checkpoint is not None:
                 return version.checkpoint, [
                     self._versions[n] for n in range(nearest + 1, number + 1)
                 ]
+            nearest -= self._k
         kept = [self._versions[n] for n in range(self.base_number + 1, number + 1)]
         return self._anchor, [*self._folded, *kept]

@@ -16,7 +16,7 @@ import json
 from json.encoder import encode_basestring
 from typing import Any
 
-from agui_state.models import State, StateSnapshot, StateVersion
+from agui_state.models import State, StateSnapshot, StateVersion, make_version
 
 __all__ = [
     "copy_delta",
@@ -98,7 +98,7 @@ def export_written(version: StateVersion) -> StateVersion:
 
 def _with_private_parts(version: StateVersion, checkpoint: State | None) -> StateVersion:
     """Copy ``version`` with a private delta and metadata and the given checkpoint."""
-    return StateVersion(
+    return make_version(
         version.id,
         version.state_id,
         version.number,

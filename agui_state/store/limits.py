@@ -95,9 +95,21 @@ class StoreOptions:
     """Options of a :class:`~agui_state.store.StateStore`.
 
     Attributes:
-        checkpoint_interval: Version ``n`` carries a full-state checkpoint
-            when ``n % checkpoint_interval == 0`` (default 100). Time travel
-            replays at most ``checkpoint_interval - 1`` deltas.
+        checkpoint_interval: ``K``: only versions numbered ``n % K == 0``
+            may carry a full-state checkpoint (default 100).
+        checkpoint_bytes_ratio: Size-aware cadence (default 0.5): a version
+            due a checkpoint carries one only once the deltas written since
+            the last checkpoint add up to at least this fraction of the
+            state's size (compact JSON bytes), or after
+            ``max_checkpoint_interval`` versions. Small deltas on a large
+            state then write far fewer full states, so the checkpoint bytes
+            per update stay proportional to the deltas; time travel replays
+            at most about ``ratio * state size`` bytes plus ``K`` deltas.
+            ``None``: every ``K``-th version carries one (time travel then
+            replays at most ``K - 1`` deltas).
+        max_checkpoint_interval: The count bound of the size-aware cadence
+            (default 1,000): at most this many versions (rounded up to a
+            multiple of ``K``) between two checkpoints.
         max_history: How many versions are kept in memory (default 10,000;
             ``None``: unbounded). Older versions are dropped, keeping the
             state just before the oldest kept version so that ``state_at``
@@ -106,11 +118,23 @@ class StoreOptions:
     """
 
     checkpoint_interval: int = 100
+    checkpoint_bytes_ratio: float | None = 0.5
+    max_checkpoint_interval: int = 1_000
     max_history: int | None = 10_000
     limits: StoreLimits = field(default_factory=StoreLimits)
 
     def __post_init__(self) -> None:
         _int_field("checkpoint_interval", self.checkpoint_interval, 1)
+        _int_field("max_checkpoint_interval", self.max_checkpoint_interval, 1)
+        ratio = self.checkpoint_bytes_ratio
+        if ratio is not None and (
+            isinstance(ratio, bool)
+            or not isinstance(ratio, int | float)
+            or not 0 < ratio < float("inf")
+        ):
+            raise ConfigError(
+                "checkpoint_bytes_ratio", f"must be a positive number or None, got {ratio!r}"
+            )
         if self.max_history is not None:
             _int_field("max_history", self.max_history, 0)
         if not isinstance(self.limits, StoreLimits):

@@ -23,6 +23,7 @@ from agui_state.errors import (
 from agui_state.models import State, StateSnapshot, StateVersion
 from agui_state.patch import json_equal
 from agui_state.store.apply import apply_prepared, prepare_patch
+from agui_state.store.cadence import Cadence
 from agui_state.store.jsonutil import copy_json, json_size
 from agui_state.store.limits import StoreOptions, check_metadata, check_state
 
@@ -34,12 +35,13 @@ class Loaded(NamedTuple):
 
     base_number: int
     base_state: State
-    versions: list[StateVersion]  # the kept window, checkpoints every K
+    versions: list[StateVersion]  # the kept window, checkpoints as the cadence says
     state: State
     size: int
     head: int
     head_id: str | None
     snapshots: dict[str, StateSnapshot]
+    cadence: Cadence  # where the checkpoint cadence stands after the head
 
 
 def load(
@@ -68,9 +70,11 @@ def load(
     first_kept = base_version + 1 if window is None else max(base_version + 1, head - window + 1)
     base_number, base = base_version, state
     kept: list[StateVersion] = []
+    cadence = Cadence(options)
+    cadence.reset(base_version)
     for index, version in enumerate(versions):
         entry, applied_state, size = _replay_one(
-            state_id, options, index, base_version + 1 + index, version, state, size
+            state_id, options, cadence, index, base_version + 1 + index, version, state, size
         )
         state = applied_state
         if entry.number < first_kept:
@@ -92,12 +96,13 @@ def load(
             snap.id, state_id, snap.version, snap.timestamp, copy_json(snap.state), snap.label, meta
         )
     head_id = versions[-1].id if versions else head_id
-    return Loaded(base_number, base, kept, state, size, head, head_id, loaded)
+    return Loaded(base_number, base, kept, state, size, head, head_id, loaded, cadence)
 
 
 def _replay_one(
     state_id: str,
     options: StoreOptions,
+    cadence: Cadence,
     index: int,
     expected: int,
     version: Any,
@@ -128,9 +133,10 @@ def _replay_one(
         raise CorruptDataError(where, f"stored delta does not apply: {exc}") from exc
     if version.checkpoint is not None and not json_equal(version.checkpoint, applied.state):
         raise CorruptDataError(where, "its checkpoint differs from the state its deltas give")
-    # Checkpoints are normalized to this store's interval: memory holds one
-    # every K versions, whatever the writer of the stored history used.
-    is_checkpoint = version.number % options.checkpoint_interval == 0
+    # Checkpoints are normalized to this store's cadence, whatever the writer
+    # of the stored history used: the same rule as a write (store/cadence.py).
+    is_checkpoint, pending = cadence.decide(version.number, applied.ops, applied.size)
+    cadence.commit(version.number, is_checkpoint, pending)
     entry = StateVersion(
         version.id,
         state_id,

@@ -43,7 +43,7 @@ from agui_state.errors import (
     ValidationError,
 )
 from agui_state.ids import validate_state_id
-from agui_state.models import State, StateSnapshot, StateVersion, new_id, utcnow
+from agui_state.models import State, StateSnapshot, StateVersion, make_version, new_id, utcnow
 from agui_state.patch.pointer import find
 from agui_state.store.apply import (
     Applied,
@@ -55,6 +55,7 @@ from agui_state.store.apply import (
     replace_with,
     set_ops,
 )
+from agui_state.store.cadence import Cadence
 from agui_state.store.history import History
 from agui_state.store.jsonutil import copy_json, export_snapshot, export_written
 from agui_state.store.limits import StoreLimits, StoreOptions, check_metadata
@@ -101,8 +102,9 @@ class StateStore:
             route, while it reloads.
 
     Versions returned by :meth:`get_version` and :meth:`history` are private
-    copies; every ``checkpoint_interval``-th one carries a copy of the full
-    state as its checkpoint. The version a write returns has a private delta
+    copies; those the checkpoint cadence picks (see ``StoreOptions``: some
+    multiples of ``checkpoint_interval``) carry a copy of the full state as
+    their checkpoint. The version a write returns has a private delta
     and metadata, but its checkpoint (when it carries one) is the store's new
     state itself, shared to keep writes O(delta): treat it as read-only (use
     :meth:`get_state` or :meth:`get_version` for a copy you may modify).
@@ -130,7 +132,7 @@ class StateStore:
             raise ConfigError("options", f"must be a StoreOptions, got {type(options).__name__}")
         self._options = options
         self._limits = options.limits
-        self._checkpoint_interval = options.checkpoint_interval
+        self._cadence = Cadence(options)
         self._log = logger or logging.getLogger(__name__)
         self._on_version = on_version
         self._on_snapshot = on_snapshot
@@ -291,7 +293,8 @@ class StateStore:
                     raise ConflictError(self._state_id, expect[0], head.number, detail)
                 applied = build(head)
                 number = head.number + 1
-                version = StateVersion(
+                checkpoint, pending = self._cadence.decide(number, applied.ops, applied.size)
+                version = make_version(
                     new_version_id(),
                     self._state_id,
                     number,
@@ -299,7 +302,7 @@ class StateStore:
                     utcnow(),
                     applied.ops,
                     meta,
-                    applied.state if number % self._checkpoint_interval == 0 else None,
+                    applied.state if checkpoint else None,
                 )
                 plan = self._history.plan_append(applied.state)
                 if self._on_version is not None:
@@ -308,6 +311,7 @@ class StateStore:
                 with self._history_lock:
                     self._history.append(version, plan)
                     self._head = _Head(applied.state, number, version.id, applied.size, head.epoch)
+                self._cadence.commit(number, checkpoint, pending)
                 if self._notifier.active:
                     self._notifier.enqueue(head.state, applied.state, version)
             finally:
@@ -360,8 +364,10 @@ class StateStore:
     def state_at(self, version: int) -> dict[str, Any]:
         """Return the state as it was right after ``version`` (time travel).
 
-        Version 0 is the empty object. Replays at most
-        ``checkpoint_interval - 1`` deltas from the nearest checkpoint.
+        Version 0 is the empty object. Replays the deltas after the nearest
+        checkpoint: at most ``checkpoint_interval - 1`` of them without the
+        size-aware cadence, else about ``checkpoint_bytes_ratio`` times the
+        state's size in bytes and at most ``max_checkpoint_interval`` versions.
 
         Raises:
             ValidationError: ``version`` is not an int.
@@ -503,7 +509,7 @@ class StateStore:
 
         Used by persistence layers on resume. The versions are replayed and
         validated (limits included); the kept window follows ``max_history``;
-        checkpoints are recomputed every ``checkpoint_interval`` versions.
+        checkpoints are recomputed with this store's cadence, as writes place them.
         No subscriber is notified and no hook is called. Open transactions
         will conflict on commit.
 
@@ -532,6 +538,7 @@ class StateStore:
                 self._head = _Head(
                     loaded.state, loaded.head, loaded.head_id, loaded.size, self._head.epoch + 1
                 )
+                self._cadence = loaded.cadence
             self._notifier.restart_at(loaded.head)
 
     # ------------------------------------------------------------ notebook display

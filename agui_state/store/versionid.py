@@ -20,7 +20,6 @@ parent's ids.
 from __future__ import annotations
 
 import os
-import threading
 
 __all__ = ["new_version_id"]
 
@@ -28,33 +27,40 @@ _IDS_PER_READ = 256
 _VARIANT = "89ab"  # the RFC 4122 variant: the top two bits of the 17th hex digit are 10
 
 
-class _RandomHex:
-    """Hex digits of ``os.urandom`` handed out 32 at a time (thread-safe)."""
+def _format(h: str) -> str:
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+class _Pool:
+    """Ids formatted 256 at a time, handed out by ``list.pop`` (atomic under the GIL).
+
+    No lock: ``pop`` on an empty list raises, and two threads refilling at
+    once only both add fresh random ids.
+    """
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
-        self._lock = threading.Lock()
-        self._hex = ""
-        self._next = 0
+        self._ids: list[str] = []
 
-    def take32(self) -> str:
-        with self._lock:
-            start = self._next
-            if start >= len(self._hex):
-                self._hex = os.urandom(16 * _IDS_PER_READ).hex()
-                start = 0
-            self._next = start + 32
-            return self._hex[start : start + 32]
+    def refill(self) -> None:
+        hexes = os.urandom(16 * _IDS_PER_READ).hex()
+        self._ids.extend(_format(hexes[i : i + 32]) for i in range(0, len(hexes), 32))
+
+    def take(self) -> str:
+        while True:
+            try:
+                return self._ids.pop()
+            except IndexError:
+                self.refill()
 
 
-_RANDOM = _RandomHex()
+_POOL = _Pool()
 if hasattr(os, "register_at_fork"):  # POSIX
-    os.register_at_fork(after_in_child=_RANDOM.reset)
+    os.register_at_fork(after_in_child=_POOL.reset)
 
 
 def new_version_id() -> str:
     """Return a new random UUID4 in canonical text form."""
-    h = _RANDOM.take32()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    return _POOL.take()

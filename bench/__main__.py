@@ -1,0 +1,419 @@
+"""Every benchmark in one run: one table, each target's verdict, a chart, the README section.
+
+Run from the repository root::
+
+    bench/run                 # ~3-4 min (full rounds)
+    bench/run --quick         # ~1-2 min, noisier
+    python -m bench --no-readme --chart /tmp/ratios.png
+
+It reuses the per-backend scripts' measuring functions (``bench_store``,
+``bench_patch``, ``bench_file``, ``bench_sql``, ``bench_redis``); each of
+them interleaves its contenders round by round in this one process, so the
+ratios compare figures taken under the same machine load. PostgreSQL and
+Redis are the servers at ``AGUI_STATE_POSTGRES_URL`` / ``AGUI_STATE_REDIS_URL``
+(the scripts' defaults otherwise); a server that cannot be reached is
+reported as skipped, never silently. The peers (LangGraph savers,
+jsonpatch, matplotlib) come with ``pip install -e '.[bench]'``.
+
+The targets are the performance issue's. Only ratios are compared with
+them, except the async rates, whose targets are absolute updates/s. Rates
+are the best round, except in the "1 MB / 5 KB" column: there both sides
+are taken over all rounds, because with the size-aware checkpoint cadence a
+1 MB state carries a checkpoint once per 1,000 versions, which the best
+round would leave out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the scripts import each other by module name
+
+import bench_file  # noqa: E402
+import bench_patch  # noqa: E402
+import bench_store  # noqa: E402
+
+README = HERE.parent / "README.md"
+START, END = "<!-- bench/run: start -->", "<!-- bench/run: end -->"
+
+
+@dataclass
+class Target:
+    """One target of the issue: a measured figure against what it needs."""
+
+    backend: str
+    what: str
+    value: float
+    needed: float
+    unit: str = "x"  # "x" for a ratio, "/s" for a rate, "us" for microseconds
+    higher_is_better: bool = True
+    chart: bool = True  # drawn in the ratio chart (rates and µs are not ratios)
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.needed if self.higher_is_better else self.value <= self.needed
+
+    def figure(self, value: float | None = None) -> str:
+        v = self.value if value is None else value
+        if self.unit == "/s":
+            return f"{v:,.0f}/s"
+        if self.unit == "us":
+            return f"{v:.1f} µs"
+        return f"{v:.2f}x"
+
+    def line(self) -> str:
+        sign = ">=" if self.higher_is_better else "<="
+        verdict = "met" if self.met else f"MISSED ({self.figure()})"
+        return f"{self.backend} {self.what}: {self.figure()} (target {sign} " + (
+            f"{self.figure(self.needed)}) {verdict}"
+        )
+
+
+@dataclass
+class Row:
+    """One backend's line of the table (cells already formatted)."""
+
+    backend: str
+    sync: str = ""
+    raw: str = ""
+    peer: str = ""
+    background: str = ""
+    large: str = ""
+
+
+@dataclass
+class Results:
+    rows: list[Row] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def ratio_cell(label: str, rate: float, ratio: float) -> str:
+    return f"{label} {rate:,.0f} ({ratio:.2f}x)"
+
+
+def run_memory(res: Results, quick: bool) -> None:
+    batches = 3 if quick else 9
+    _, rows = bench_store.measure(batches)
+    (_, _, ours, raw), (_, _, ours_l, _) = rows
+    small = bench_patch.make_state(5 * 1024)
+    patch = bench_patch.leaf_patch(small)
+    budget, repeats = (0.05, 3) if quick else (0.2, 5)
+    import jsonpatch
+
+    from agui_state.patch import apply_patch
+
+    engine = bench_patch.rate(functools.partial(apply_patch, small, patch), budget, repeats)
+    theirs = bench_patch.rate(
+        functools.partial(jsonpatch.apply_patch, small, patch), budget, repeats
+    )
+    res.rows.append(
+        Row(
+            "memory-only StateStore",
+            f"{ours * 1e6:.1f} µs/update",
+            f"raw engine {raw * 1e6:.1f} µs ({ours / raw:.2f}x its time)",
+            f"engine {engine / theirs:.1f}x jsonpatch",
+            "",
+            f"{ours / ours_l:.2f}x",
+        )
+    )
+    res.targets += [
+        Target("memory", "µs per 5 KB one-op update", ours * 1e6, 7.0, "us", False, False),
+        Target("memory", "store time / raw engine time", ours / raw, 1.4, "x", False),
+        Target("memory", "engine / jsonpatch (5 KB)", engine / theirs, 1.0),
+    ]
+
+
+def wide_array_cost(items: int, op: str, rounds: int, n: int = 200) -> float:
+    """Seconds per in-memory update of a list of ``items`` small objects: best of ``rounds``."""
+    from agui_state.store import StateStore
+
+    store = StateStore("wide")
+    store.set("", {"items": [{"id": i, "ok": True} for i in range(items)]})
+    counter = 0
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(n):
+            counter += 1
+            if op == "append":
+                store.apply_patch([{"op": "add", "path": "/items/-", "value": counter}])
+            else:
+                path = f"/items/{items // 2}/id"
+                store.apply_patch([{"op": "replace", "path": path, "value": counter}])
+        best = min(best, (time.perf_counter() - start) / n)
+    return best
+
+
+def run_wide(res: Results, quick: bool) -> None:
+    rounds = 3 if quick else 7
+    cells = []
+    for op in ("replace", "append"):
+        small = wide_array_cost(100, op, rounds)
+        large = wide_array_cost(100_000, op, rounds)
+        cells.append(f"{op} {large * 1e6:,.0f} vs {small * 1e6:.1f} µs ({large / small:.0f}x)")
+        res.targets.append(
+            Target(
+                "memory", f"wide array {op}: 100k / 100 elements", large / small, 5.0, "x", False
+            )
+        )
+    res.rows.append(Row("memory, 100k-element array", "; ".join(cells)))
+
+
+def run_file(res: Results, quick: bool) -> None:
+    measured = bench_file.measure(quick)
+    m = measured.rate
+    sync, append, background = m["sync5"], m["append"], m["async5"]
+    large = measured.mean["sync1m"] / measured.mean["sync5"]
+    res.rows.append(
+        Row(
+            f"file ({bench_file.check_disk(Path(tempfile.gettempdir()))})",
+            f"{sync:,.0f}",
+            ratio_cell("append+fsync", append, sync / append),
+            "",
+            f"{background:,.0f} ({background / sync:.1f}x sync)",
+            f"{large:.2f}x",
+        )
+    )
+    res.targets += [
+        Target("file", "sync / raw append+fsync", sync / append, 0.5),
+        Target("file", "async rate, flush timed", background, 60_000, "/s", chart=False),
+        Target("file", "async / sync", background / sync, 10),
+        Target("file", "1 MB / 5 KB rate", large, 0.6),
+    ]
+
+
+def sql_row(res: Results, name: str, rows: list[Any], peer_target: float, rate: int) -> None:
+    agui, raw, peer, large_row, _, background = rows
+    # Over all rounds, not the best one: a 1 MB checkpoint comes once per
+    # 1,000 versions and the best round would leave it out.
+    large = large_row.overall / agui.overall
+    res.rows.append(
+        Row(
+            name,
+            f"{agui.rate:,.0f}",
+            ratio_cell("same SQL", raw.rate, agui.rate / raw.rate),
+            ratio_cell(peer.label.split()[1].split(".")[0], peer.rate, agui.rate / peer.rate),
+            f"{background.rate:,.0f} ({background.rate / agui.rate:.1f}x sync)",
+            f"{large:.2f}x",
+        )
+    )
+    res.targets += [
+        Target(name, "sync / raw driver", agui.rate / raw.rate, 0.85),
+        Target(name, "sync / LangGraph saver", agui.rate / peer.rate, peer_target),
+        Target(name, "async rate, flush timed", background.rate, rate, "/s", chart=False),
+        Target(name, "async / sync", background.rate / agui.rate, 10),
+        Target(name, "1 MB / 5 KB rate", large, 0.6),
+    ]
+    res.notes.append(
+        f"{name}: raw / LangGraph = {raw.rate / peer.rate:.2f}x (the bound these "
+        "statements allow against the peer)"
+    )
+
+
+def run_sql(res: Results, quick: bool) -> None:
+    import bench_sql
+
+    plan = (
+        bench_sql.Plan(4, sync_updates=300, lg_large_updates=10, async_updates=2_000)
+        if quick
+        else bench_sql.Plan(6, sync_updates=200, lg_large_updates=10, async_updates=4_000)
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="agui-bench-sql-") as folder,
+        bench_sql.sqlite(Path(folder)) as db,
+    ):
+        rows, _ = bench_sql.run_database(db, plan)
+    sql_row(res, "SQLite", rows, 1.3, 60_000)
+    url = os.environ.get("AGUI_STATE_POSTGRES_URL", bench_sql.DEFAULT_PG_URL)
+    why = bench_sql.postgres_unreachable(url)
+    if why is not None:
+        res.rows.append(Row("PostgreSQL", f"skipped: unreachable ({why})"))
+        return
+    with bench_sql.postgres(url) as db:
+        rows, _ = bench_sql.run_database(db, plan)
+    sql_row(res, "PostgreSQL", rows, 1.5, 40_000)
+
+
+def run_redis(res: Results, quick: bool) -> None:
+    import bench_redis
+    import redis
+
+    url = os.environ.get("AGUI_STATE_REDIS_URL", bench_redis.DEFAULT_URL)
+    try:
+        measured = bench_redis.measure(quick, url)
+    except redis.ConnectionError as exc:
+        res.rows.append(Row("Redis", f"skipped: unreachable ({exc})"))
+        return
+    m = measured.rate
+    sync, raw, background = m["sync5"], m["raw5"], m["async5"]
+    large = measured.mean["sync1m"] / measured.mean["sync5"]
+    res.rows.append(
+        Row(
+            "Redis",
+            f"{sync:,.0f}",
+            ratio_cell("MULTI/EXEC", raw, sync / raw),
+            "",
+            f"{background:,.0f} ({background / sync:.1f}x sync)",
+            f"{large:.2f}x",
+        )
+    )
+    res.targets += [
+        Target("Redis", "sync / raw MULTI/EXEC", sync / raw, 0.85),
+        Target("Redis", "async rate, flush timed", background, 60_000, "/s", chart=False),
+        Target("Redis", "async / sync", background / sync, 10),
+        Target("Redis", "1 MB / 5 KB rate", large, 0.6),
+    ]
+
+
+HEADER = (
+    "backend",
+    "agui-state sync (updates/s)",
+    "same statements, raw driver",
+    "peer",
+    "async, flush timed",
+    "1 MB / 5 KB",
+)
+
+
+def markdown_table(res: Results) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + " --- |" * len(HEADER)]
+    for r in res.rows:
+        cells = (r.backend, r.sync, r.raw, r.peer, r.background, r.large)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdicts(res: Results) -> list[str]:
+    return [t.line() for t in res.targets]
+
+
+LOAD_AT_START = os.getloadavg()[0]
+
+
+def machine() -> str:
+    load = os.getloadavg()
+    return (
+        f"{platform.node() or 'host'}: {os.cpu_count()} cores, {platform.machine()}, "
+        f"Linux {platform.release()}, Python {platform.python_version()}, "
+        f"load average {LOAD_AT_START:.1f} at the start of the run and {load[0]:.1f} at the end"
+    )
+
+
+def chart(res: Results, path: Path) -> None:
+    """A horizontal bar per ratio target: measured (green met, red missed) and the target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = [t for t in res.targets if t.chart]
+    # Lower-is-better ratios are drawn inverted so that every bar reads "longer is better".
+    values = [t.value if t.higher_is_better else 1 / t.value for t in targets]
+    needed = [t.needed if t.higher_is_better else 1 / t.needed for t in targets]
+    labels = [
+        f"{t.backend}: {t.what if t.higher_is_better else f'1 / ({t.what})'}" for t in targets
+    ]
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(targets) + 1.2))
+    ys = range(len(targets))
+    colors = ["#2e7d32" if t.met else "#c62828" for t in targets]
+    ax.barh(list(ys), values, color=colors)
+    ax.scatter(needed, list(ys), marker="|", s=300, color="black", zorder=3, label="target")
+    ax.set_yticks(list(ys), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlim(left=0.1)  # bars start here on a log axis
+    ax.set_xlabel("ratio (log scale; green met, red missed, black tick the target)")
+    ax.set_title("agui-state: ratios against same-process baselines", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def update_readme(res: Results, when: str, quick: bool, png: Path) -> None:
+    text = README.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"{README} has no {START} ... {END} section to regenerate")
+    met = sum(t.met for t in res.targets)
+    body = "\n".join(
+        [
+            START,
+            f"Generated by `bench/run{' --quick' if quick else ''}` on {when} "
+            f"({machine()}). Rates are updates/s (best of interleaved rounds; the 1 MB / 5 KB "
+            "column over all rounds, checkpoints included); only the ratios "
+            "are comparable across machines. The machine was shared with other workloads "
+            "during the run, so the figures are noisy.",
+            "",
+            markdown_table(res),
+            "",
+            f"{met} of {len(res.targets)} targets met:",
+            "",
+            *(f"- {line}" for line in verdicts(res)),
+            *(f"- {note}" for note in res.notes),
+            "",
+            f"![ratios against their targets]({png.relative_to(README.parent).as_posix()})",
+            END,
+        ]
+    )
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    README.write_text(head + body + tail, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (noisier)")
+    parser.add_argument("--chart", default=str(HERE / "ratios.png"), help="where to write the PNG")
+    parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
+    parser.add_argument(
+        "--only", default="memory,wide,file,sql,redis", help="comma-separated subset to run"
+    )
+    args = parser.parse_args()
+    started = time.perf_counter()
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    res = Results()
+    steps = {
+        "memory": run_memory,
+        "wide": run_wide,
+        "file": run_file,
+        "sql": run_sql,
+        "redis": run_redis,
+    }
+    for name in args.only.split(","):
+        print(f"running {name}...", file=sys.stderr, flush=True)
+        steps[name](res, args.quick)
+    print(f"agui-state benchmarks, {when}; {machine()}")
+    print("one-op 'replace' of a leaf of a ~5 KB state per update unless said\n")
+    table = [HEADER, *((r.backend, r.sync, r.raw, r.peer, r.background, r.large) for r in res.rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+    for cells in table:
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+    print()
+    for line in verdicts(res):
+        print(line)
+    for note in res.notes:
+        print(note)
+    met = sum(t.met for t in res.targets)
+    print(f"\n{met} of {len(res.targets)} targets met; {time.perf_counter() - started:.0f} s")
+    png = Path(args.chart).resolve()
+    chart(res, png)
+    print(f"chart: {png}")
+    if not args.no_readme:
+        update_readme(res, when, args.quick, png)
+        print(f"README section regenerated: {README}")
+
+
+if __name__ == "__main__":
+    main()
