@@ -398,7 +398,7 @@ function render({ model, el }) {
           h("div", { cls: "agui-head" },
             h("span", { cls: "agui-num", text: `#${line.number}` }),
             h("span", { cls: "agui-muted agui-ellipsis", text: line.time, title: tip(line.time) }),
-            line.run_id ? h("span", { cls: "agui-run agui-ellipsis", text: line.run_id, title: `run ${tip(line.run_id)}` }) : null),
+            line.run_id ? h("span", { cls: "agui-run agui-ellipsis", text: line.run_id, title: tip(line.run_id) }) : null),
           h("div", { cls: "agui-summary", text: line.summary, title: tip(line.summary) }),
         ),
       );
