@@ -53,3 +53,10 @@ def test_every_listed_testid_is_used() -> None:
     assert not missing, f"listed but not used: {sorted(missing)}"
     unlisted = used - listed
     assert not unlisted, f"used but not listed: {sorted(unlisted)}"
+
+
+def test_no_glyph_outside_the_basic_plane() -> None:
+    # Emoji such as U+1F4CC (pin) are missing from the fonts Debian ships
+    # (DejaVu, Liberation) and render as an empty box; icons are drawn as SVG.
+    astral = sorted({f"U+{ord(c):X}" for c in JS + CSS if ord(c) > 0xFFFF})
+    assert not astral, astral

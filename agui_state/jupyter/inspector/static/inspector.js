@@ -71,6 +71,48 @@ function h(tag, props, ...children) {
   return node;
 }
 
+// Longest tooltip text: previews are already cut in Python, this only bounds the DOM.
+const TITLE_CHARS = 2000;
+
+// A tooltip carrying the full text (set as an attribute by h(), so it is text, never HTML).
+function tip(text) {
+  const s = text === null || text === undefined ? "" : String(text);
+  return s.length > TITLE_CHARS ? s.slice(0, TITLE_CHARS - 1) + "…" : s;
+}
+
+// A small pin drawn as SVG: the emoji pin is missing from the fonts Debian ships.
+function pinIcon() {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 12 12");
+  svg.setAttribute("width", "11");
+  svg.setAttribute("height", "11");
+  svg.setAttribute("class", "agui-pin");
+  svg.setAttribute("aria-hidden", "true");
+  const head = document.createElementNS(SVG_NS, "circle");
+  head.setAttribute("cx", "6");
+  head.setAttribute("cy", "4");
+  head.setAttribute("r", "3.2");
+  head.setAttribute("fill", "#cf222e");
+  const needle = document.createElementNS(SVG_NS, "path");
+  needle.setAttribute("d", "M6 7 V11.5");
+  needle.setAttribute("stroke", "#59636e");
+  needle.setAttribute("stroke-width", "1.4");
+  svg.append(needle, head);
+  return svg;
+}
+
+// A JSON Pointer cell that may wrap only between segments ("/cart" "/total"),
+// never inside one: each segment is a nowrap span, with a <wbr> between them.
+function pathCell(text, ...extra) {
+  const td = h("td", { cls: "agui-path", title: text ? tip(text) : null });
+  (text || "").split(/(?=\/)/).forEach((segment, i) => {
+    if (i > 0) td.append(document.createElement("wbr"));
+    td.append(h("span", { cls: "agui-seg", text: segment }));
+  });
+  td.append(...extra);
+  return td;
+}
+
 function clear(node) {
   while (node.firstChild) node.removeChild(node.firstChild);
 }
@@ -138,9 +180,15 @@ function plot(testid, points, xLabel, yLabel, xFormat) {
   svg.append(line);
   text(L - 4, T + 8, String(y1), "end");
   text(L - 4, H - B, String(y0), "end");
-  text(L, H - 6, xFormat(x0));
-  text(W - R, H - 6, xFormat(x1), "end");
-  text(W / 2, H - 6, xLabel, "middle");
+  const first = xFormat(x0), last = xFormat(x1);
+  if (first === last) {
+    // Every point falls on the same label (e.g. the same second): say it once.
+    text(L, H - 6, `${xLabel}: all at ${first}`);
+  } else {
+    text(L, H - 6, first);
+    text(W - R, H - 6, last, "end");
+    text(W / 2, H - 6, xLabel, "middle");
+  }
   text(4, T + 20, yLabel);
   return svg;
 }
@@ -307,6 +355,8 @@ function render({ model, el }) {
     const states = model.get("states") || {};
     const selected = model.get("state_id");
     for (const item of states.items || []) {
+      const metaText = `v${item.head}${item.updated ? " · " + item.updated : ""}`;
+      const meta = h("span", { cls: "agui-muted agui-ellipsis", text: metaText, title: metaText });
       const li = h(
         "li",
         {
@@ -314,8 +364,8 @@ function render({ model, el }) {
           cls: item.state_id === selected ? "agui-selected" : "",
           onclick: () => send("select_state", { state_id: item.state_id }),
         },
-        h("span", { cls: "agui-id", text: item.state_id }),
-        h("span", { cls: "agui-muted", text: ` v${item.head}${item.updated ? " · " + item.updated : ""}` }),
+        h("div", { cls: "agui-head" }, h("span", { cls: "agui-id", text: item.state_id, title: tip(item.state_id) })),
+        h("div", { cls: "agui-head" }, meta),
       );
       statesList.append(li);
     }
@@ -345,10 +395,11 @@ function render({ model, el }) {
               }
             },
           },
-          h("span", { cls: "agui-num", text: `#${line.number}` }),
-          h("span", { cls: "agui-muted", text: ` ${line.time}` }),
-          line.run_id ? h("span", { cls: "agui-run", text: ` ${line.run_id}` }) : null,
-          h("div", { cls: "agui-summary", text: line.summary }),
+          h("div", { cls: "agui-head" },
+            h("span", { cls: "agui-num", text: `#${line.number}` }),
+            h("span", { cls: "agui-muted agui-ellipsis", text: line.time, title: tip(line.time) }),
+            line.run_id ? h("span", { cls: "agui-run agui-ellipsis", text: line.run_id, title: tip(line.run_id) }) : null),
+          h("div", { cls: "agui-summary", text: line.summary, title: tip(line.summary) }),
         ),
       );
     }
@@ -387,7 +438,8 @@ function render({ model, el }) {
     clear(pinnedBox);
     if (view.pinned) {
       pinnedBox.append(
-        h("span", { testid: "pinned-path", text: `📌 ${view.pinned}` }),
+        pinIcon(),
+        h("span", { testid: "pinned-path", text: view.pinned, title: tip(view.pinned) }),
         h("button", { testid: "unpin-button", text: "unpin", onclick: () => send("pin", { path: "" }) }),
       );
     }
@@ -412,7 +464,8 @@ function render({ model, el }) {
           : h("span", { cls: "agui-toggle" }),
         h("span", { cls: "agui-key" }, highlighted(row.key, query)),
         h("span", { cls: "agui-colon", text: ": " }),
-        h("span", { cls: `agui-val agui-${row.kind}` }, container ? document.createTextNode(row.value) : highlighted(row.value, query)),
+        h("span", { cls: `agui-val agui-${row.kind}`, title: container ? null : tip(row.value) },
+          container ? document.createTextNode(row.value) : highlighted(row.value, query)),
         h("span", { cls: "agui-actions" },
           h("button", { testid: "pin-button", text: "pin", title: "pin this sub-path", onclick: () => send("pin", { path: row.path }) }),
           h("button", { testid: "copy-value", text: "copy", title: "copy value as JSON", onclick: () => send("copy", { path: row.path, what: "value" }) }),
@@ -429,10 +482,10 @@ function render({ model, el }) {
       h("tr", {}, h("th", { text: "op" }), h("th", { text: "path" }), h("th", { text: "old" }), h("th", { text: "new" })));
     for (const row of rows || []) {
       table.append(h("tr", { testid, "data-op": row.op, "data-path": row.path, cls: `agui-op-${row.op}` },
-        h("td", { text: row.op }),
-        h("td", { cls: "agui-path", text: row.label }),
-        h("td", { testid: "diff-old", cls: "agui-old", text: row.old === null ? "" : row.old }),
-        h("td", { testid: "diff-new", cls: "agui-new", text: row.new === null ? "" : row.new })));
+        h("td", { cls: "agui-opcell", text: row.op }),
+        pathCell(row.label),
+        h("td", { testid: "diff-old", cls: "agui-old", text: row.old === null ? "" : row.old, title: row.old === null ? null : tip(row.old) }),
+        h("td", { testid: "diff-new", cls: "agui-new", text: row.new === null ? "" : row.new, title: row.new === null ? null : tip(row.new) })));
     }
     return table;
   }
@@ -456,14 +509,35 @@ function render({ model, el }) {
       h("tr", {}, h("th", { text: "op" }), h("th", { text: "path" }), h("th", { text: "from" }), h("th", { text: "value" })));
     for (const op of view.ops || []) {
       table.append(h("tr", { testid: "patch-row" },
-        h("td", { text: op.op }),
-        h("td", { cls: "agui-path" }, op.path,
+        h("td", { cls: "agui-opcell", text: op.op }),
+        pathCell(op.path,
           h("button", { testid: "patch-hide", cls: "agui-link", text: "hide in log", title: "hide versions touching only this path", onclick: () => send("hide_path", { path: op.path }) })),
-        h("td", { cls: "agui-path", text: op.from }), h("td", { text: op.value })));
+        pathCell(op.from),
+        h("td", { cls: "agui-value", text: op.value, title: op.value ? tip(op.value) : null })));
     }
     tabBody.append(table);
     if (view.more_ops) tabBody.append(h("div", { cls: "agui-muted", text: `… ${view.more_ops} more operations` }));
     tabBody.append(h("div", { cls: "agui-title", text: "metadata" }), h("pre", { testid: "patch-metadata", text: view.metadata }));
+  }
+
+  // "inspect" shows the snapshot's document, the diff buttons its changes; both
+  // ask Python for the same view (it carries the document and the diff).
+  let snapshotMode = "diff";
+  function showSnapshot(id, mode, against) {
+    snapshotMode = mode;
+    const sel = (model.get("view") || {}).selected;
+    // Same snapshot and comparison: the trait will not change, so redraw here.
+    if (sel && sel.id === id && sel.against === against) drawView();
+    send("snapshot", { snapshot_id: id, against });
+  }
+
+  // The snapshot preview is compact JSON (cut when huge): indent it when it parses.
+  function prettyJson(text) {
+    try {
+      return JSON.stringify(JSON.parse(text), null, 2);
+    } catch (err) {
+      return text;
+    }
   }
 
   function drawSnapshots(view) {
@@ -471,21 +545,25 @@ function render({ model, el }) {
       h("tr", {}, h("th", { text: "label" }), h("th", { text: "version" }), h("th", { text: "time" }), h("th", { text: "" })));
     for (const snap of view.items || []) {
       table.append(h("tr", { testid: "snapshot-row", "data-snapshot-id": snap.id },
-        h("td", { text: snap.label || "(no label)" }), h("td", { text: String(snap.version) }), h("td", { text: snap.time }),
+        h("td", { text: snap.label || "(no label)" }), h("td", { cls: "agui-nowrap", text: String(snap.version) }), h("td", { cls: "agui-nowrap", text: snap.time }),
         h("td", {},
-          h("button", { testid: "snapshot-inspect", text: "inspect", onclick: () => send("snapshot", { snapshot_id: snap.id, against: "head" }) }),
-          h("button", { testid: "snapshot-diff-head", text: "diff vs head", onclick: () => send("snapshot", { snapshot_id: snap.id, against: "head" }) }),
-          h("button", { testid: "snapshot-diff-selected", text: "diff vs selected", onclick: () => send("snapshot", { snapshot_id: snap.id, against: "selected" }) }),
+          h("button", { testid: "snapshot-inspect", text: "inspect", title: "show the snapshot's document", onclick: () => showSnapshot(snap.id, "inspect", "head") }),
+          h("button", { testid: "snapshot-diff-head", text: "diff vs head", onclick: () => showSnapshot(snap.id, "diff", "head") }),
+          h("button", { testid: "snapshot-diff-selected", text: "diff vs selected", onclick: () => showSnapshot(snap.id, "diff", "selected") }),
           h("button", { testid: "restore-button", cls: "agui-danger", text: "restore…", onclick: () => send("restore", { snapshot_id: snap.id }) }))));
     }
     if (!(view.items || []).length) table.append(h("tr", {}, h("td", { cls: "agui-muted", text: "no snapshots" })));
     tabBody.append(table);
     const sel = view.selected;
-    if (sel) {
+    if (sel && snapshotMode === "inspect") {
+      tabBody.append(h("div", { testid: "snapshot-detail", cls: "agui-detail" },
+        h("div", { cls: "agui-title", text: `snapshot ${sel.label || sel.id} (version ${sel.version}): document` }),
+        h("pre", { text: prettyJson(sel.state) })));
+    } else if (sel) {
       const detail = h("div", { testid: "snapshot-detail", cls: "agui-detail" },
-        h("div", { cls: "agui-title", text: `snapshot ${sel.label || sel.id} (version ${sel.version}) vs ${sel.against} (version ${sel.against_version}): ${sel.diff.length} change(s)` }),
-        h("pre", { text: sel.state }));
+        h("div", { cls: "agui-title", text: `snapshot ${sel.label || sel.id} (version ${sel.version}) vs ${sel.against} (version ${sel.against_version}): ${sel.diff.length} change(s)` }));
       detail.append(diffTable(sel.diff, "snapshot-diff-row"));
+      if (sel.cut) detail.append(h("div", { cls: "agui-muted", text: "… more changes not shown" }));
       tabBody.append(detail);
     }
   }
