@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("patch",),
-    ("models", "config", "ids", "_context"),
+    ("models", "config", "ids", "_context", "cards"),
     ("store",),
     ("backends",),
     ("migration",),

@@ -12,7 +12,7 @@ never replays more than the deltas between two checkpoints from scratch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from agui_state.errors import CorruptDataError, NotFoundError, StateError
@@ -20,7 +20,7 @@ from agui_state.jupyter.source import StateSource
 from agui_state.models import State, StateVersion
 from agui_state.patch import apply_patch
 
-__all__ = ["Step", "apply_delta", "start", "walk"]
+__all__ = ["Step", "apply_delta", "start", "walk", "walk_where"]
 
 
 class Step(NamedTuple):
@@ -73,3 +73,33 @@ def walk(src: StateSource, state_id: str, until: int | None = None) -> Iterator[
             after = apply_delta(state_id, doc, version)
         yield Step(version, doc, after)
         doc = after
+
+
+def walk_where(
+    src: StateSource, state_id: str, wanted: Callable[[StateVersion], bool]
+) -> Iterator[Step]:
+    """Yield a :class:`Step` for each stored version ``wanted`` accepts, oldest first.
+
+    Deltas of the other versions are replayed only when a wanted version
+    needs the document before it; a checkpoint met first replaces them. So a
+    path that changes less often than once per checkpoint interval costs
+    little more than reading the versions, and at most one checkpoint
+    interval of deltas is ever held.
+    """
+    base, doc = start(src, state_id)
+    pending: list[StateVersion] = []
+    for version in src.iter_versions(state_id, after=base):
+        if wanted(version):
+            for skipped in pending:
+                doc = apply_delta(state_id, doc, skipped)
+            pending.clear()
+            after = version.checkpoint
+            if after is None:
+                after = apply_delta(state_id, doc, version)
+            yield Step(version, doc, after)
+            doc = after
+        elif version.checkpoint is not None:
+            pending.clear()
+            doc = version.checkpoint
+        else:
+            pending.append(version.without_checkpoint())

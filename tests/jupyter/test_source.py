@@ -11,7 +11,7 @@ from agui_state import NotFoundError, PersistentStateStore, StateStore, Validati
 from agui_state.jupyter import open_source
 from agui_state.jupyter import source as source_mod
 from agui_state.jupyter.source import borrow
-from tests.backends.conftest import BackendFactory
+from agui_state.testing import BackendFactory
 from tests.jupyter._seed import EMPTY, T1, T2, Seeded, fingerprint
 
 

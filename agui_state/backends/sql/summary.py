@@ -68,9 +68,9 @@ def read_summaries(
     if not ids:
         return []
     heads_q, tails_q = _queries(tables, ids)
-    heads = {row.state_id: row for row in conn.execute(heads_q)}
+    heads = {row.state_id: row for row in conn.execute(heads_q).all()}
     tails: dict[str, list[tuple[int, int, Any]]] = defaultdict(list)
-    for sid, number, delta in conn.execute(tails_q):
+    for sid, number, delta in conn.execute(tails_q).all():
         tails[sid].append((1, int(number), delta))
     out: list[StateSummary] = []
     for sid in ids:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from agui_state.errors import ValidationError
-from agui_state.jupyter.frames._pandas import build_frame, check_limit, run_id_of
+from agui_state.jupyter.frames.build import build_frame, check_limit, run_id_of
 from agui_state.jupyter.ops import related, tokens_of
-from agui_state.jupyter.replay import walk
+from agui_state.jupyter.replay import walk_where
 from agui_state.jupyter.source import StateSource, borrow
 from agui_state.models import StateVersion
 from agui_state.patch import json_equal, parse_pointer
@@ -89,8 +90,9 @@ def changes_frame(
     """Return every version that changed the value at ``path``, with its old and new value.
 
     The values come from replaying each state's stored history forward from
-    its start (checkpoints taken as they are), never from guessing at the
-    operations: a ``replace /cart`` that changes ``/cart/total`` is found,
+    its start, never from guessing at the operations (versions that cannot
+    touch ``path`` are replayed only when needed, and skipped entirely when
+    a checkpoint comes first): a ``replace /cart`` that changes ``/cart/total`` is found,
     a ``replace /cart/total`` with an equal value is not, and an element
     shifted by an insertion earlier in its array is. Only two documents are
     held at a time; the cost is linear in the number of stored versions.
@@ -129,9 +131,8 @@ def changes_frame(
         for sid in _ids(src, state_ids):
             # Per state, only the newest ``cap`` changes can make the cut.
             found: deque[dict[str, Any]] = deque(maxlen=cap)
-            for version, before, after in walk(src, sid):
-                if not _may_change(version, tokens):
-                    continue
+            wanted = partial(_may_change, tokens=tokens)
+            for version, before, after in walk_where(src, sid, wanted):
                 old, new = _value(before, tokens), _value(after, tokens)
                 if old is _ABSENT and new is _ABSENT:
                     continue

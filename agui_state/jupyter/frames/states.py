@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agui_state.jupyter.frames._pandas import build_frame, check_limit
+from agui_state.jupyter.frames.build import build_frame, check_limit
 from agui_state.jupyter.source import StateSummary, borrow
 
 __all__ = ["STATES_COLUMNS", "state_row", "states_frame"]
