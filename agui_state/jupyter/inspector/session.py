@@ -33,6 +33,9 @@ TABS = ("state", "diff", "patch", "snapshots", "stats")
 _CACHE = 6
 """Documents kept by version number (the selected one, its parent, a diff pair)."""
 
+_ANCHORS = 3
+"""Checkpoint documents kept (each was one parse of a whole stored document)."""
+
 _PLOT_POINTS = 60
 """Versions sampled for the versions-over-time plot."""
 
@@ -69,6 +72,10 @@ class Inspection:
         self.snapshot_id: str | None = None
         self.snapshot_against = "head"
         self._docs: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._anchors: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        # (state id, head) -> time of the head version, from log pages: reading
+        # a head version again can mean parsing a checkpoint (MBs) again.
+        self._updated: dict[tuple[str, int], str] = {}
 
     # ------------------------------------------------------------ states pane
     def states(self) -> dict[str, Any]:
@@ -85,11 +92,12 @@ class Inspection:
         for sid in chunk[:STATES_PAGE]:
             try:
                 head = self.reader.head_version(sid)
-                updated = ""
-                if head > 0:
+                updated = self._updated.get((sid, head), "")
+                if head > 0 and not updated:
                     last = self.reader.history_page(sid, 1)
                     if last:
                         updated = last[0].timestamp.strftime("%Y-%m-%d %H:%M:%S")
+                        self._updated[(sid, head)] = updated
             except NotFoundError:
                 continue  # deleted while listing
             items.append({"state_id": sid, "head": head, "updated": updated})
@@ -111,6 +119,7 @@ class Inspection:
         self.log_before = None
         self.snapshot_id = None
         self._docs.clear()
+        self._anchors.clear()
         self.tree = TreeView()
 
     def refresh_head(self) -> bool:
@@ -146,19 +155,27 @@ class Inspection:
         assert self.state_id is not None
         doc = self._docs.get(number)
         if doc is None:
-            doc = document_at(
-                self.reader, self.state_id, number, self.head, self._docs, self._keep
-            )
+            doc = self._anchors.get(number)
+        if doc is None:
+            known = {**self._anchors, **self._docs}
+            doc = document_at(self.reader, self.state_id, number, self.head, known, self._keep)
             self._keep(number, doc)
-        else:
+        elif number in self._docs:
             self._docs.move_to_end(number)
         return doc
 
     def _keep(self, number: int, doc: dict[str, Any]) -> None:
-        self._docs[number] = doc
-        self._docs.move_to_end(number)
-        while len(self._docs) > _CACHE:
-            self._docs.popitem(last=False)
+        interval = self.reader.checkpoint_interval
+        if interval and number % interval == 0:
+            # Checkpoints cost a parse of the whole document: keep a few apart,
+            # so stepping around one interval never parses it again.
+            cache, size = self._anchors, _ANCHORS
+        else:
+            cache, size = self._docs, _CACHE
+        cache[number] = doc
+        cache.move_to_end(number)
+        while len(cache) > size:
+            cache.popitem(last=False)
 
     def _parent_and_doc(self, number: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """Return the documents at ``number - 1`` and ``number``, sharing structure.
@@ -179,6 +196,8 @@ class Inspection:
             return {"items": [], "next_before": None, "before": None, "scanned": 0, "head": 0}
         versions = self.reader.iter_history(self.state_id, before=self.log_before)
         items, next_before, scanned = log_page(versions, self.filter)
+        if items and items[0]["number"] == self.head:
+            self._updated[(self.state_id, self.head)] = items[0]["time"]
         return {
             "items": items,
             "before": self.log_before,

@@ -45,8 +45,9 @@ def document_at(
         number: The version wanted (0..head).
         head: The state's head version.
         known: Documents already computed, by version number.
-        keep: Called with the document at ``number - 1`` when the replay
-            passes it (the Diff tab's parent comes for free).
+        keep: Called with by-products worth caching: the checkpoint the
+            replay started from, and the document at ``number - 1`` (the
+            Diff tab's parent comes for free).
     """
     interval = reader.checkpoint_interval
     if interval is None or number == 0 or number >= head - head % interval:
@@ -66,6 +67,7 @@ def document_at(
         if carrier is None or carrier.checkpoint is None:
             return reader.state_at(state_id, number)
         base = carrier.checkpoint
+        keep(start, base)  # the next jump into this interval starts here, unparsed
     else:
         base = reader.state_at(state_id, 0)
     versions = list(reader.iter_versions(state_id, after=start, until=number))

@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 
 from agui_state import StateError, ValidationError
-from agui_state.jupyter.inspector.log import LogFilter
+from agui_state.jupyter.inspector.log import LOG_PAGE, LogFilter
 from agui_state.jupyter.inspector.reader import Reader
 from agui_state.jupyter.inspector.session import TABS, Inspection
 from agui_state.jupyter.inspector.values import preview
@@ -35,6 +35,9 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 __all__ = ["StateInspector", "inspect"]
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+LIVE_DELAY = 0.1
+"""Seconds a live update waits, so a burst of writes is drawn once."""
 
 
 def _static(name: str) -> str:
@@ -92,17 +95,20 @@ class StateInspector(anywidget.AnyWidget):
         self._unsubscribe: Callable[[], None] | None = None
         self._poll_stop: threading.Event | None = None
         self._lock = threading.RLock()
+        self._live_lock = threading.Lock()
+        self._live_timer: threading.Timer | None = None
         super().__init__(**kwargs)
         try:
             with self._quiet():
                 self.source_label = reader.label
                 self.live = reader.live
-                self.states = self._model.states()
                 first = state_id or reader.default_state_id
-                if first is None and self.states["items"]:
-                    first = self.states["items"][0]["state_id"]
+                if first is None:
+                    first = next(iter(reader.iter_state_ids()), None)
                 if first is not None:
                     self._select_state(first)
+                # After the selection: its log page already read the head version.
+                self.states = self._model.states()
         except BaseException:
             reader.close()
             raise
@@ -210,7 +216,8 @@ class StateInspector(anywidget.AnyWidget):
         """Run one inspector command, as the browser does.
 
         Commands: ``select_state(state_id)``, ``select_version(number)``,
-        ``step(delta)``, ``states_page(page)``, ``log_older``, ``log_newest``,
+        ``step(delta)``, ``states_page(page)``, ``log_older``, ``log_newer``,
+        ``log_newest``, ``log_selected`` (page to the selected version),
         ``toggle(path)``, ``more(path)``, ``pin(path)``, ``copy(path, what)``
         (``what``: ``"value"`` or ``"pointer"``), ``diff(a, b)``,
         ``snapshot(snapshot_id, against)``, ``restore(snapshot_id)``,
@@ -256,6 +263,20 @@ class StateInspector(anywidget.AnyWidget):
         if nxt is not None:
             self._model.log_before = int(nxt)
             self.log = self._model.log()
+
+    def _cmd_log_newer(self) -> None:
+        m = self._model
+        if m.log_before is not None:
+            newer = m.log_before + LOG_PAGE
+            m.log_before = None if newer > m.head else newer
+            self.log = m.log()
+
+    def _cmd_log_selected(self) -> None:
+        """Page the log so the selected version is near the top."""
+        m = self._model
+        newer = m.version + LOG_PAGE // 5 + 1
+        m.log_before = None if newer > m.head else newer
+        self.log = m.log()
 
     def _cmd_log_newest(self) -> None:
         self._model.log_before = None
@@ -388,12 +409,29 @@ class StateInspector(anywidget.AnyWidget):
 
     # --------------------------------------------------------------- live
     def _on_store_change(self) -> None:
-        """A write to the store given: show the new head (runs in the writer's thread)."""
+        """A write to the store given: show the new head shortly after.
+
+        Runs in the writing thread, so it only schedules: a burst of writes
+        becomes one refresh :data:`LIVE_DELAY` seconds later, on a timer
+        thread, and an agent writing fast is never slowed by the view.
+        """
+        with self._live_lock:
+            if self._live_timer is not None:
+                return
+            timer = threading.Timer(LIVE_DELAY, self._live_refresh)
+            timer.daemon = True
+            self._live_timer = timer
+        timer.start()
+
+    def _live_refresh(self) -> None:
+        with self._live_lock:
+            self._live_timer = None
 
         def update() -> None:
             m = self._model
             if m.state_id is not None and m.refresh_head():
                 self._push_selection()
+                self.states = m.states()
 
         self._guard(update)
 
@@ -418,6 +456,9 @@ class StateInspector(anywidget.AnyWidget):
         if getattr(self, "_unsubscribe", None) is not None:
             self._unsubscribe()  # type: ignore[misc]
             self._unsubscribe = None
+        timer = getattr(self, "_live_timer", None)
+        if timer is not None:
+            timer.cancel()
         if getattr(self, "_poll_stop", None) is not None:
             self._poll_stop.set()  # type: ignore[union-attr]
             self._poll_stop = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import json
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -255,16 +257,45 @@ def test_url_source_and_refresh_picks_up_new_versions(seeded: Seeded) -> None:
         w.close()
 
 
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``condition`` (live updates arrive on a timer thread)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
 def test_live_store_subscription_shows_new_versions() -> None:
     store = StateStore("live")
     store.set("/a", 1)
     w = StateInspector(store)
     assert w.live and (w.state_id, w.head) == ("live", 1)
-    store.set("/a", 2)
-    assert w.head == 2 and w.version == 2 and w.log["items"][0]["number"] == 2
+    for value in range(2, 12):  # a burst: drawn once, after it
+        store.set("/a", value)
+    assert wait_for(lambda: w.head == 11)
+    assert w.version == 11 and w.log["items"][0]["number"] == 11
     w.close()
-    store.set("/a", 3)
-    assert w.head == 2  # unsubscribed on close
+    store.set("/a", 99)
+    time.sleep(0.3)
+    assert w.head == 11  # unsubscribed on close
+
+
+def test_polling_a_url_picks_up_new_versions(seeded: Seeded) -> None:
+    w = StateInspector(seeded.url, "thread-1")
+    try:
+        w.poll_seconds = 0.5
+        with PersistentStateStore(seeded.backend, "thread-1") as store:
+            store.set("/ticks", 3)
+        assert wait_for(lambda: w.head == 7)
+        w.poll_seconds = 0
+        with PersistentStateStore(seeded.backend, "thread-1") as store:
+            store.set("/ticks", 4)
+        time.sleep(1.0)
+        assert w.head == 7  # polling stopped
+    finally:
+        w.close()
 
 
 def test_live_persistent_store(tmp_path: object, file_url: str) -> None:
@@ -275,7 +306,7 @@ def test_live_persistent_store(tmp_path: object, file_url: str) -> None:
             w = StateInspector(store)
             assert (w.state_id, w.head) == ("p", 1)
             store.set("/a", 2)
-            assert w.head == 2
+            assert wait_for(lambda: w.head == 2)
             w.close()
     finally:
         backend.close()
@@ -306,3 +337,27 @@ def test_stats_tab_has_figures_and_series(seeded: Seeded) -> None:
     sizes = w.view["size_over_versions"]
     assert [n for n, _ in sizes] == list(range(7)) and sizes[0][1] == 2  # "{}"
     assert sizes[0][1] < sizes[1][1] < sizes[2][1] < sizes[3][1]
+
+
+def test_log_pages_through_a_longer_history(file_url: str) -> None:
+    backend = create_backend(file_url)
+    try:
+        with PersistentStateStore(backend, "long") as store:
+            for i in range(120):
+                store.set("/i", i)
+        w = StateInspector(backend, "long")
+        assert [x["number"] for x in w.log["items"]][:2] == [120, 119]
+        assert len(w.log["items"]) == 50
+        w.command("log_older")
+        assert w.log["items"][0]["number"] == 70
+        w.command("log_older")
+        assert [x["number"] for x in w.log["items"]][-1] == 1 and w.log["next_before"] is None
+        w.command("log_newer")
+        assert w.log["items"][0]["number"] == 70
+        w.version = 30
+        w.command("log_selected")
+        assert 30 in [x["number"] for x in w.log["items"]]
+        w.command("log_newest")
+        assert w.log["items"][0]["number"] == 120
+    finally:
+        backend.close()

@@ -24,7 +24,7 @@
 //   hide-path-input    version log: add a noisy path to hide (Enter)
 //   hidden-path        one hidden path chip (click to show again)
 //   log-row            one version log line (data-version)
-//   log-older / log-newest      log page buttons
+//   log-newest / log-newer / log-selected / log-older   log page buttons
 //   version-slider     time travel slider
 //   step-first / step-back / step-forward / step-last   step buttons
 //   version-label      "version N of HEAD"
@@ -224,7 +224,9 @@ function render({ model, el }) {
     h("div", { cls: "agui-title", text: "Versions (newest first)" }),
     logPath, logRun, hideInput, hiddenChips, logList, logInfo,
     h("div", { cls: "agui-pager" },
-      h("button", { testid: "log-newest", text: "newest", onclick: () => send("log_newest") }),
+      h("button", { testid: "log-newest", text: "« newest", onclick: () => send("log_newest") }),
+      h("button", { testid: "log-newer", text: "‹ newer", onclick: () => send("log_newer") }),
+      h("button", { testid: "log-selected", text: "selected", title: "show the selected version", onclick: () => send("log_selected") }),
       h("button", { testid: "log-older", text: "older ›", onclick: () => send("log_older") })),
   );
 
@@ -479,14 +481,14 @@ function render({ model, el }) {
   }
 
   function drawStats(view) {
+    tabBody.append(h("div", { cls: "agui-plots" },
+      h("figure", {}, plot("plot-versions-time", view.versions_over_time, "time", "version", fmtTime), h("figcaption", { text: "versions over time" })),
+      h("figure", {}, plot("plot-size", view.size_over_versions, "version", "bytes", String), h("figcaption", { text: "document size over versions" }))));
     const table = h("table", { cls: "agui-diff" });
     for (const [key, value] of view.rows || []) {
       table.append(h("tr", { testid: "stats-row" }, h("td", { text: key }), h("td", { text: value })));
     }
     tabBody.append(table);
-    tabBody.append(h("div", { cls: "agui-plots" },
-      h("figure", {}, plot("plot-versions-time", view.versions_over_time, "time", "version", fmtTime), h("figcaption", { text: "versions over time" })),
-      h("figure", {}, plot("plot-size", view.size_over_versions, "version", "bytes", String), h("figcaption", { text: "document size over versions" }))));
   }
 
   function drawView() {
