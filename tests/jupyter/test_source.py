@@ -78,6 +78,11 @@ def test_persistent_store_source(seeded: Seeded) -> None:
             other = src.writer(T1)
             assert isinstance(other, PersistentStateStore) and other.version == 11
         assert other.closed and not store.closed
+        # A persistent store lists its backend's states; other frames default to its own state.
+        from agui_state.jupyter import history_frame, states_frame
+
+        assert list(states_frame(store)["state_id"]) == [EMPTY, T1, T2]
+        assert set(history_frame(store)["state_id"]) == {T2}
 
 
 def test_store_source() -> None:

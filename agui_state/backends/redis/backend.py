@@ -91,7 +91,6 @@ from agui_state.backends.base import (
     StorageBackend,
     Write,
     check_consecutive,
-    replay,
     validate_state_id,
 )
 from agui_state.backends.redis.codec import (
@@ -124,7 +123,7 @@ from agui_state.errors import (
     NotFoundError,
     StorageError,
 )
-from agui_state.models import State, StateSnapshot, StateVersion
+from agui_state.models import State, StateSnapshot, StateVersion, replay
 
 __all__ = ["RedisBackend"]
 

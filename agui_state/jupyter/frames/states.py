@@ -43,6 +43,9 @@ def states_frame(source: Any, *, prefix: str | None = None, limit: int | None = 
 
     Args:
         source: A storage URL, backend, persistent store, store or StateSource.
+            A persistent store lists every state of its backend (the other
+            frames default to the store's own state); a :class:`StateStore`
+            lists its one state.
         prefix: Only states whose id starts with this.
         limit: At most this many states (``None``: all).
 
