@@ -48,7 +48,14 @@ class Shell:
 
 @pytest.fixture(scope="session")
 def _shell() -> InteractiveShell:
-    return InteractiveShell.instance()
+    from traitlets.config import Config
+
+    # No history database: the tests need none, and IPython's atexit hook would
+    # otherwise write to one in an IPython folder a notebook test may have
+    # removed by then ("attempt to write a readonly database" at exit).
+    config = Config()
+    config.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=config)
 
 
 @pytest.fixture
