@@ -361,9 +361,11 @@ class WriteBehindQueue:
         for attempt in range(self._max_retries + 1):
             if attempt and self._pause(self._retry_backoff * 2 ** (attempt - 1)):
                 return error
-            try:
-                self._write(batch)
-            except ConflictError as exc:
+            error = self._write_once(batch)
+            if error is None:
+                self._settle(batch)
+                return None
+            if isinstance(error, ConflictError):
                 # The batch (or part of it) may already be stored: a previous
                 # attempt committed but its acknowledgement was lost.
                 try:
@@ -376,19 +378,22 @@ class WriteBehindQueue:
                     continue
                 if settled:
                     return None
-                error = exc
                 # Someone else wrote this state: retrying cannot help until
                 # the store is refreshed, so report at once.
                 return error
-            except StateError as exc:
-                error = exc
-            except Exception as exc:  # a backend broke its contract: still never drop
-                error = StorageError(f"unexpected {type(exc).__name__} while writing: {exc}")
-                error.__cause__ = exc
-            else:
-                self._settle(batch)
-                return None
         return error
+
+    def _write_once(self, batch: list[StateVersion]) -> Exception | None:
+        """Write ``batch`` once: None when it is stored, else the error (a StateError)."""
+        try:
+            self._write(batch)
+        except StateError as exc:
+            return exc
+        except Exception as exc:  # a backend broke its contract: still never drop
+            error = StorageError(f"unexpected {type(exc).__name__} while writing: {exc}")
+            error.__cause__ = exc
+            return error
+        return None
 
     def _write(self, batch: list[StateVersion]) -> None:
         tx = self._backend.begin_transaction()
