@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -59,6 +58,7 @@ from agui_state.agui.outbound import (
 )
 from agui_state.agui.replay import versions_between
 from agui_state.agui.stream import IDLE, StreamCore
+from agui_state.agui.wire import decode_json
 from agui_state.backends.base import StorageBackend
 from agui_state.errors import NotFoundError, StateError, ValidationError, short_repr
 from agui_state.models import State, replay, utcnow
@@ -78,11 +78,7 @@ def parse_run_input(run_input: Any) -> RunAgentInput:
     """
     if isinstance(run_input, RunAgentInput):
         return run_input
-    if isinstance(run_input, (str, bytes, bytearray)):
-        try:
-            run_input = json.loads(run_input)
-        except ValueError as exc:
-            raise ValidationError("RunAgentInput", f"not valid JSON: {exc}") from exc
+    run_input = decode_json(run_input, "RunAgentInput")
     if not isinstance(run_input, Mapping):
         raise ValidationError(
             "RunAgentInput", f"expected an object or its wire dict, got {type(run_input).__name__}"
