@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -34,10 +32,8 @@ from agui_state.agui import (
 )
 from agui_state.errors import PatchError
 from agui_state.store import StateStore
-from tests.agui._helpers import STATE_RULES, findings
+from tests.agui._helpers import STATE_RULES, findings, validator_cli
 from tests.test_agui import FIXTURE, _build, _docs, _two_runs
-
-VALIDATOR = Path(sys.executable).with_name("ag-ui-validate")
 
 
 def _rules(events: list[Any]) -> set[str]:
@@ -111,14 +107,7 @@ def test_validator_cli_accepts_our_sse_and_jsonl(
         path.write_text("".join(encode_sse(events)))
     else:
         path.write_text("".join(json.dumps(to_wire(e)) + "\n" for e in events))
-    result = subprocess.run(
-        [str(VALIDATOR), str(path), "--json", "--features", "shared-state"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(result.stdout)
+    report = validator_cli(path)
     assert report["eventCount"] == len(events)
     assert report["summary"]["errors"] == 0 and report["summary"]["warnings"] == 0
     assert not [d for d in report["diagnostics"] if d["rule"] in STATE_RULES]
