@@ -36,7 +36,7 @@ from typing import Any
 from agui_state.backends.base import StorageBackend
 from agui_state.errors import ConflictError
 from agui_state.models import StateVersion
-from agui_state.persistent.writer import WriteBehindQueue
+from agui_state.persistent.writer import WriteBehindQueue, save_versions
 
 __all__ = ["SharedWriteQueue", "SharedWriter", "shared_writer_count"]
 
@@ -174,15 +174,10 @@ class SharedWriter:
     def _write_round(self, round_: list[tuple[SharedWriteQueue, list[StateVersion]]]) -> None:
         if len(round_) > 1:
             try:
-                tx = self._backend.begin_transaction()
-                try:
-                    for queue, batch in round_:
-                        for version in batch:
-                            tx.save_version(queue._state_id, version)
-                except BaseException:
-                    tx.rollback()
-                    raise
-                tx.commit()
+                save_versions(
+                    self._backend,
+                    ((queue._state_id, version) for queue, batch in round_ for version in batch),
+                )
             except Exception:  # noqa: S110 - each state is retried alone below
                 pass
             else:

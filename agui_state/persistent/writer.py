@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any, Literal
 
@@ -47,7 +47,7 @@ from agui_state.errors import (
 )
 from agui_state.models import StateVersion
 
-__all__ = ["QueuePolicy", "WriteBehindQueue", "check_queue_options"]
+__all__ = ["QueuePolicy", "WriteBehindQueue", "check_queue_options", "save_versions"]
 
 QueuePolicy = Literal["block", "raise"]
 """What :meth:`WriteBehindQueue.put` does when the queue is full."""
@@ -76,6 +76,21 @@ def check_queue_options(
         raise ConfigError("retry_backoff", f"must be a number, got {retry_backoff!r}")
     if not 0 <= retry_backoff < float("inf"):
         raise ConfigError("retry_backoff", f"must be >= 0 seconds, got {retry_backoff!r}")
+
+
+def save_versions(backend: StorageBackend, versions: Iterable[tuple[str, StateVersion]]) -> None:
+    """Save ``(state_id, version)`` pairs in one backend transaction: all or none.
+
+    Whatever the backend raises propagates, after the transaction is rolled back.
+    """
+    tx = backend.begin_transaction()
+    try:
+        for state_id, version in versions:
+            tx.save_version(state_id, version)
+    except BaseException:
+        tx.rollback()
+        raise
+    tx.commit()
 
 
 class WriteBehindQueue:
@@ -396,14 +411,7 @@ class WriteBehindQueue:
         return None
 
     def _write(self, batch: list[StateVersion]) -> None:
-        tx = self._backend.begin_transaction()
-        try:
-            for version in batch:
-                tx.save_version(self._state_id, version)
-        except BaseException:
-            tx.rollback()
-            raise
-        tx.commit()
+        save_versions(self._backend, ((self._state_id, version) for version in batch))
 
     def _settle(self, batch: list[StateVersion]) -> None:
         with self._cond:
