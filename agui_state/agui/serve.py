@@ -57,7 +57,7 @@ from agui_state.agui.outbound import (
     version_to_event,
 )
 from agui_state.agui.replay import versions_between
-from agui_state.agui.stream import IDLE, StreamCore
+from agui_state.agui.stream import StreamCore, next_item
 from agui_state.agui.wire import decode_json
 from agui_state.backends.base import StorageBackend
 from agui_state.errors import NotFoundError, StateError, ValidationError, short_repr
@@ -315,10 +315,7 @@ async def _serve_store(
         for event in core.finish_if_reached():
             yield event
         while not core.done:
-            try:
-                item = await asyncio.wait_for(items.get(), timeout)
-            except TimeoutError:
-                item = IDLE
+            item = await next_item(items, timeout)
             if item is task and task is not None:
                 if not task.cancelled() and task.exception() is not None:
                     yield _run_error(task.exception(), "the agent failed")  # type: ignore[arg-type]
