@@ -173,24 +173,43 @@ def run_wide(res: Results, quick: bool) -> None:
 
 def run_file(res: Results, quick: bool) -> None:
     measured = bench_file.measure(quick)
+    row = f"file ({bench_file.check_disk(Path(tempfile.gettempdir()))})"
+    store_row(res, "file", row, measured, raw="append", label="append+fsync", target=0.5)
+
+
+def store_row(
+    res: Results,
+    name: str,
+    row: str,
+    measured: bench_file.Measured,
+    *,
+    raw: str,
+    label: str,
+    target: float,
+) -> None:
+    """A backend measured with ``bench_file``'s cases: its row and its targets.
+
+    ``raw`` is the raw baseline's case key, ``label`` its name, ``target`` the
+    sync / raw ratio wanted.
+    """
     m = measured.rate
-    sync, append, background = m["sync5"], m["append"], m["async5"]
+    sync, baseline, background = m["sync5"], m[raw], m["async5"]
     large = measured.mean["sync1m"] / measured.mean["sync5"]
     res.rows.append(
         Row(
-            f"file ({bench_file.check_disk(Path(tempfile.gettempdir()))})",
+            row,
             f"{sync:,.0f}",
-            ratio_cell("append+fsync", append, sync / append),
+            ratio_cell(label, baseline, sync / baseline),
             "",
             f"{background:,.0f} ({background / sync:.1f}x sync)",
             f"{large:.2f}x",
         )
     )
     res.targets += [
-        Target("file", "sync / raw append+fsync", sync / append, 0.5),
-        Target("file", "async rate, flush timed", background, 60_000, "/s", chart=False),
-        Target("file", "async / sync", background / sync, 10),
-        Target("file", "1 MB / 5 KB rate", large, 0.6),
+        Target(name, f"sync / raw {label}", sync / baseline, target),
+        Target(name, "async rate, flush timed", background, 60_000, "/s", chart=False),
+        Target(name, "async / sync", background / sync, 10),
+        Target(name, "1 MB / 5 KB rate", large, 0.6),
     ]
 
 
@@ -256,25 +275,7 @@ def run_redis(res: Results, quick: bool) -> None:
     except redis.ConnectionError as exc:
         res.rows.append(Row("Redis", f"skipped: unreachable ({exc})"))
         return
-    m = measured.rate
-    sync, raw, background = m["sync5"], m["raw5"], m["async5"]
-    large = measured.mean["sync1m"] / measured.mean["sync5"]
-    res.rows.append(
-        Row(
-            "Redis",
-            f"{sync:,.0f}",
-            ratio_cell("MULTI/EXEC", raw, sync / raw),
-            "",
-            f"{background:,.0f} ({background / sync:.1f}x sync)",
-            f"{large:.2f}x",
-        )
-    )
-    res.targets += [
-        Target("Redis", "sync / raw MULTI/EXEC", sync / raw, 0.85),
-        Target("Redis", "async rate, flush timed", background, 60_000, "/s", chart=False),
-        Target("Redis", "async / sync", background / sync, 10),
-        Target("Redis", "1 MB / 5 KB rate", large, 0.6),
-    ]
+    store_row(res, "Redis", "Redis", measured, raw="raw5", label="MULTI/EXEC", target=0.85)
 
 
 HEADER = (

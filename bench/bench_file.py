@@ -209,6 +209,15 @@ class Measured:
     info: dict[str, Any]
     mean: dict[str, float] = field(default_factory=dict)  # over all rounds (see Case.mean)
 
+    @classmethod
+    def of(cls, cases: dict[str, Case], info: dict[str, Any]) -> Measured:
+        """The best and mean rate of every case, with ``info``."""
+        return cls(
+            {key: case.best for key, case in cases.items()},
+            info,
+            {key: case.mean for key, case in cases.items()},
+        )
+
 
 def measure(quick: bool, folder: str | None = None) -> Measured:
     """Run every case in interleaved rounds; ``bench/run`` reuses this."""
@@ -280,11 +289,7 @@ def measure(quick: bool, folder: str | None = None) -> Measured:
         "written": written,
         "batches": batches,
     }
-    return Measured(
-        {key: case.best for key, case in cases.items()},
-        info,
-        {key: case.mean for key, case in cases.items()},
-    )
+    return Measured.of(cases, info)
 
 
 def main() -> None:

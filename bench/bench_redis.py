@@ -197,11 +197,7 @@ def measure(quick: bool, url: str) -> Measured:
         "versions": versions,
         "batches": batches,
     }
-    return Measured(
-        {key: case.best for key, case in cases.items()},
-        info,
-        {key: case.mean for key, case in cases.items()},
-    )
+    return Measured.of(cases, info)
 
 
 def main() -> None:

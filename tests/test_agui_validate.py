@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -34,22 +32,8 @@ from agui_state.agui import (
 )
 from agui_state.errors import PatchError
 from agui_state.store import StateStore
+from tests.agui._helpers import STATE_RULES, findings, validator_cli
 from tests.test_agui import FIXTURE, _build, _docs, _two_runs
-
-STATE_RULES = {"AGUI301", "AGUI302", "AGUI303", "AGUI304", "AGUI305"}
-VALIDATOR = Path(sys.executable).with_name("ag-ui-validate")
-
-
-def _findings(events: list[Any]) -> list[str]:
-    """Validator findings that matter: errors, warnings and any state rule."""
-    wire = [e if isinstance(e, dict) else to_wire(e) for e in events]
-    report = validate_agui(wire, features=["shared-state"])
-    assert report.internal_errors == []
-    return [
-        f"{d.rule} {d.severity} event {d.event_index}: {d.message}"
-        for d in report.diagnostics
-        if d.severity in ("error", "warning") or d.rule in STATE_RULES
-    ]
 
 
 def _rules(events: list[Any]) -> set[str]:
@@ -71,17 +55,17 @@ def test_replay_passes_the_validator(
 ) -> None:
     for start in (0, 2, history.version):
         events = replay_thread(history, None, start, group_by_run=group_by_run, compact=compact)
-        assert _findings(list(events)) == []
+        assert findings(list(events)) == []
 
 
 def test_replay_of_an_empty_thread_passes_the_validator() -> None:
-    assert _findings(list(replay_thread(StateStore("empty")))) == []
+    assert findings(list(replay_thread(StateStore("empty")))) == []
 
 
 def test_replay_of_the_recorded_fixture_passes_the_validator() -> None:
     store = StateStore("thread-trip-42")
     EventApplier(store).apply_all(FIXTURE.read_text().splitlines())
-    assert _findings(list(replay_thread(store))) == []
+    assert findings(list(replay_thread(store))) == []
 
 
 def test_live_stream_passes_the_validator(history: StateStore) -> None:
@@ -97,7 +81,7 @@ def test_live_stream_passes_the_validator(history: StateStore) -> None:
         thread.start()
         events = list(stream)
         thread.join()
-    assert _findings(events) == []
+    assert findings(events) == []
 
 
 def test_async_stream_passes_the_validator(history: StateStore) -> None:
@@ -110,7 +94,7 @@ def test_async_stream_passes_the_validator(history: StateStore) -> None:
         events += [e async for e in agen]
         return events
 
-    assert _findings(asyncio.run(main())) == []
+    assert findings(asyncio.run(main())) == []
 
 
 @pytest.mark.parametrize("suffix", ["sse", "jsonl"])
@@ -123,14 +107,7 @@ def test_validator_cli_accepts_our_sse_and_jsonl(
         path.write_text("".join(encode_sse(events)))
     else:
         path.write_text("".join(json.dumps(to_wire(e)) + "\n" for e in events))
-    result = subprocess.run(
-        [str(VALIDATOR), str(path), "--json", "--features", "shared-state"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(result.stdout)
+    report = validator_cli(path)
     assert report["eventCount"] == len(events)
     assert report["summary"]["errors"] == 0 and report["summary"]["warnings"] == 0
     assert not [d for d in report["diagnostics"] if d["rule"] in STATE_RULES]
@@ -177,4 +154,4 @@ def test_random_histories_replay_to_valid_streams(
     docs: list[dict[str, Any]], runs: list[int], compact: bool
 ) -> None:
     events = list(replay_thread(_build(docs, runs), compact=compact, js_safe=False))
-    assert _findings(events) == []
+    assert findings(events) == []

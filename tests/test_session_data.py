@@ -20,14 +20,13 @@ import pytest
 
 from agui_state import StateStore
 from agui_state.agui import EventApplier, run_id_of
+from tests.agui._helpers import STATE_RULES, validator_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "notebooks" / "data"
 GENERATOR = DATA / "make_session.py"
 SESSION = DATA / "session.jsonl"
 COMMITTED_SEED = 7
-VALIDATOR = Path(sys.executable).with_name("ag-ui-validate")
-STATE_RULES = {"AGUI301", "AGUI302", "AGUI303", "AGUI304", "AGUI305"}
 
 
 def generate(seed: int, out: Path) -> dict[str, Any]:
@@ -96,20 +95,8 @@ def test_generator_is_deterministic_per_seed(tmp_path: Path) -> None:
     assert other["run_id"] != first["run_id"]
 
 
-def _validate(path: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [str(VALIDATOR), str(path), "--json", "--features", "shared-state"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    report: dict[str, Any] = json.loads(result.stdout)
-    return report
-
-
 def test_session_passes_the_validator() -> None:
-    report = _validate(SESSION)
+    report = validator_cli(SESSION)
     assert report["eventCount"] == len(SESSION.read_text().splitlines())
     assert report["summary"]["errors"] == 0 and report["summary"]["warnings"] == 0
     # No state finding at all: every delta was checked against a known base.
@@ -123,7 +110,7 @@ def test_generator_writes_server_sent_events_too(tmp_path: Path) -> None:
     generate(COMMITTED_SEED, out)
     text = out.read_text()
     assert text.startswith("data: {") and text.endswith("\n\n")
-    report = _validate(out)
+    report = validator_cli(out)
     assert report["eventCount"] == len(SESSION.read_text().splitlines())
     assert report["summary"]["errors"] == 0 and report["summary"]["warnings"] == 0
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -58,7 +57,8 @@ from agui_state.agui.outbound import (
     version_to_event,
 )
 from agui_state.agui.replay import versions_between
-from agui_state.agui.stream import IDLE, StreamCore
+from agui_state.agui.stream import StreamCore, next_item
+from agui_state.agui.wire import decode_json
 from agui_state.backends.base import StorageBackend
 from agui_state.errors import NotFoundError, StateError, ValidationError, short_repr
 from agui_state.models import State, replay, utcnow
@@ -78,11 +78,7 @@ def parse_run_input(run_input: Any) -> RunAgentInput:
     """
     if isinstance(run_input, RunAgentInput):
         return run_input
-    if isinstance(run_input, (str, bytes, bytearray)):
-        try:
-            run_input = json.loads(run_input)
-        except ValueError as exc:
-            raise ValidationError("RunAgentInput", f"not valid JSON: {exc}") from exc
+    run_input = decode_json(run_input, "RunAgentInput")
     if not isinstance(run_input, Mapping):
         raise ValidationError(
             "RunAgentInput", f"expected an object or its wire dict, got {type(run_input).__name__}"
@@ -319,10 +315,7 @@ async def _serve_store(
         for event in core.finish_if_reached():
             yield event
         while not core.done:
-            try:
-                item = await asyncio.wait_for(items.get(), timeout)
-            except TimeoutError:
-                item = IDLE
+            item = await next_item(items, timeout)
             if item is task and task is not None:
                 if not task.cancelled() and task.exception() is not None:
                     yield _run_error(task.exception(), "the agent failed")  # type: ignore[arg-type]

@@ -53,6 +53,14 @@ _WAKE = object()
 """Queue item: ``until_version`` changed; end if it is reached already."""
 
 
+async def next_item(items: asyncio.Queue[object], timeout: float | None) -> object:
+    """The next queued item, or :data:`IDLE` when none comes within ``timeout`` seconds."""
+    try:
+        return await asyncio.wait_for(items.get(), timeout)
+    except TimeoutError:
+        return IDLE
+
+
 class StreamCore:
     """The logic shared by the sync and async streams (and :mod:`.serve`).
 
@@ -391,10 +399,7 @@ async def astream_events(
         for event in core.start():
             yield event
         while not core.done:
-            try:
-                item = await asyncio.wait_for(items.get(), timeout)
-            except TimeoutError:
-                item = IDLE
+            item = await next_item(items, timeout)
             for event in core.handle(item):
                 yield event
     finally:

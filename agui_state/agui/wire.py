@@ -43,7 +43,7 @@ from agui_state.agui._sdk import (
 from agui_state.errors import PatchError, StateError, ValidationError, short_repr
 from agui_state.models import Operation, State
 
-__all__ = ["IncomingEvent", "read_event", "to_wire"]
+__all__ = ["IncomingEvent", "decode_json", "read_event", "to_wire"]
 
 STATE_TYPES = frozenset({"STATE_SNAPSHOT", "STATE_DELTA"})
 
@@ -91,6 +91,20 @@ def to_wire(event: BaseEvent) -> dict[str, Any]:
     return data
 
 
+def decode_json(value: Any, field: str) -> Any:
+    """Return ``value`` decoded when it is JSON text (str or bytes), else ``value`` itself.
+
+    Raises:
+        ValidationError: Naming ``field``: the text is not valid JSON.
+    """
+    if isinstance(value, (str, bytes, bytearray)):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValidationError(field, f"not valid JSON: {exc}") from exc
+    return value
+
+
 def read_event(event: Any) -> IncomingEvent:
     """Check one incoming event and return it as an :class:`IncomingEvent`.
 
@@ -103,11 +117,7 @@ def read_event(event: Any) -> IncomingEvent:
         PatchError: A ``STATE_DELTA`` operation is malformed.
     """
     strict_keys = True
-    if isinstance(event, (str, bytes, bytearray)):
-        try:
-            event = json.loads(event)
-        except ValueError as exc:
-            raise ValidationError("event", f"not valid JSON: {exc}") from exc
+    event = decode_json(event, "event")
     if isinstance(event, BaseEvent):
         # Objects may legitimately have been built with attribute names; dump
         # them to the wire form so both inputs take one checked path.
@@ -264,11 +274,7 @@ def parse_any(event: Any) -> BaseEvent:
     """
     if isinstance(event, BaseEvent):
         return event
-    if isinstance(event, (str, bytes, bytearray)):
-        try:
-            event = json.loads(event)
-        except ValueError as exc:
-            raise ValidationError("event", f"not valid JSON: {exc}") from exc
+    event = decode_json(event, "event")
     if not isinstance(event, Mapping):
         raise ValidationError("event", f"expected an AG-UI event, got {type(event).__name__}")
     data = dict(event)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENTRY_POINT_GROUP",
     "BackendFactory",
+    "as_config",
     "available_backends",
     "create_backend",
     "register_backend",
@@ -133,6 +134,23 @@ def _load_builtin(btype: str) -> BackendFactory:
     return factory
 
 
+def as_config(config_or_url: StorageConfig | str) -> StorageConfig:
+    """Return the validated configuration a :class:`StorageConfig` or a URL describes.
+
+    Raises:
+        ConfigError: Neither a configuration nor a URL, or an invalid configuration.
+    """
+    config = (
+        StorageConfig.from_url(config_or_url) if isinstance(config_or_url, str) else config_or_url
+    )
+    if not isinstance(config, StorageConfig):
+        raise ConfigError(
+            "config", f"expected a StorageConfig or URL, got {type(config_or_url).__name__}"
+        )
+    config.validate()
+    return config
+
+
 def create_backend(config_or_url: StorageConfig | str) -> StorageBackend:
     """Create a backend from a configuration or a URL.
 
@@ -147,14 +165,7 @@ def create_backend(config_or_url: StorageConfig | str) -> StorageBackend:
         ConfigError: Unknown type, invalid configuration, or a missing driver.
         BackendUnavailableError: The backend could not be reached.
     """
-    config = (
-        StorageConfig.from_url(config_or_url) if isinstance(config_or_url, str) else config_or_url
-    )
-    if not isinstance(config, StorageConfig):
-        raise ConfigError(
-            "config", f"expected a StorageConfig or URL, got {type(config_or_url).__name__}"
-        )
-    config.validate()
+    config = as_config(config_or_url)
     with _lock:
         custom = _custom.get(config.type)
     if custom is not None:

@@ -28,9 +28,8 @@ import threading
 from dataclasses import asdict, dataclass
 
 from agui_state.backends.base import StorageBackend
-from agui_state.backends.registry import create_backend
+from agui_state.backends.registry import as_config, create_backend
 from agui_state.config import StorageConfig
-from agui_state.errors import ConfigError
 
 __all__ = ["BackendLease", "lease_backend", "shared_backend_count"]
 
@@ -82,18 +81,6 @@ class BackendLease:
             self.backend.close()
 
 
-def _config_of(config_or_url: StorageConfig | str) -> StorageConfig:
-    config = (
-        StorageConfig.from_url(config_or_url) if isinstance(config_or_url, str) else config_or_url
-    )
-    if not isinstance(config, StorageConfig):
-        raise ConfigError(
-            "config", f"expected a StorageConfig or URL, got {type(config_or_url).__name__}"
-        )
-    config.validate()
-    return config
-
-
 def _key(config: StorageConfig) -> tuple[int, str]:
     # Every field counts (default=repr covers values json cannot encode).
     text = json.dumps(asdict(config), sort_keys=True, default=repr)
@@ -111,7 +98,7 @@ def lease_backend(config_or_url: StorageConfig | str, *, shared: bool = True) ->
         ConfigError: The configuration is invalid or its driver is missing.
         BackendUnavailableError: A new backend could not reach its server.
     """
-    config = _config_of(config_or_url)
+    config = as_config(config_or_url)
     if not shared or config.type in _UNSHARED:
         return BackendLease(create_backend(config), None)
     key = _key(config)

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from itertools import islice
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
+from agui_state._context import CloseOnExit
 from agui_state.backends import StorageBackend, create_backend
 from agui_state.backends.summary import StateSummary, document_bytes
 from agui_state.errors import NotFoundError, ValidationError
@@ -194,7 +194,7 @@ class _StoreReader:
         }
 
 
-class StateSource:
+class StateSource(CloseOnExit):
     """A read-only adapter over a URL, backend, persistent store or store.
 
     Use :func:`open_source` to build one; as a context manager it closes a
@@ -240,17 +240,6 @@ class StateSource:
             writer.close()
         if self._owned is not None:
             self._owned.close()
-
-    def __enter__(self) -> StateSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"StateSource(kind={self.kind!r}, label={self.label!r})"

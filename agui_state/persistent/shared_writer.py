@@ -34,9 +34,9 @@ from itertools import islice
 from typing import Any
 
 from agui_state.backends.base import StorageBackend
-from agui_state.errors import ConflictError, StateError, StorageError
+from agui_state.errors import ConflictError
 from agui_state.models import StateVersion
-from agui_state.persistent.writer import WriteBehindQueue
+from agui_state.persistent.writer import WriteBehindQueue, save_versions
 
 __all__ = ["SharedWriteQueue", "SharedWriter", "shared_writer_count"]
 
@@ -174,15 +174,10 @@ class SharedWriter:
     def _write_round(self, round_: list[tuple[SharedWriteQueue, list[StateVersion]]]) -> None:
         if len(round_) > 1:
             try:
-                tx = self._backend.begin_transaction()
-                try:
-                    for queue, batch in round_:
-                        for version in batch:
-                            tx.save_version(queue._state_id, version)
-                except BaseException:
-                    tx.rollback()
-                    raise
-                tx.commit()
+                save_versions(
+                    self._backend,
+                    ((queue._state_id, version) for queue, batch in round_ for version in batch),
+                )
             except Exception:  # noqa: S110 - each state is retried alone below
                 pass
             else:
@@ -255,24 +250,17 @@ class SharedWriteQueue(WriteBehindQueue):
 
     def _attempt(self, batch: list[StateVersion]) -> None:
         """Write ``batch`` alone once; on failure count it and schedule a retry."""
-        error: Exception
-        try:
-            self._write(batch)
-        except ConflictError as exc:
+        error = self._write_once(batch)
+        if error is None:
+            self._succeeded(batch)
+            return
+        if isinstance(error, ConflictError):
             # It may be stored already (a lost acknowledgement, or the group
             # commit went through on a backend without cross-state atomicity).
             if self._settle_already_stored(batch):
                 self._succeeded([])
                 return
-            self._fail(exc, len(batch), final=True)  # retrying cannot help: report now
-            return
-        except StateError as exc:
-            error = exc
-        except Exception as exc:  # a backend broke its contract: still never drop
-            error = StorageError(f"unexpected {type(exc).__name__} while writing: {exc}")
-            error.__cause__ = exc
-        else:
-            self._succeeded(batch)
+            self._fail(error, len(batch), final=True)  # retrying cannot help: report now
             return
         self._fail(error, len(batch), final=self._attempts >= self._max_retries)
 

@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any, Literal
 
@@ -47,7 +47,7 @@ from agui_state.errors import (
 )
 from agui_state.models import StateVersion
 
-__all__ = ["QueuePolicy", "WriteBehindQueue", "check_queue_options"]
+__all__ = ["QueuePolicy", "WriteBehindQueue", "check_queue_options", "save_versions"]
 
 QueuePolicy = Literal["block", "raise"]
 """What :meth:`WriteBehindQueue.put` does when the queue is full."""
@@ -76,6 +76,21 @@ def check_queue_options(
         raise ConfigError("retry_backoff", f"must be a number, got {retry_backoff!r}")
     if not 0 <= retry_backoff < float("inf"):
         raise ConfigError("retry_backoff", f"must be >= 0 seconds, got {retry_backoff!r}")
+
+
+def save_versions(backend: StorageBackend, versions: Iterable[tuple[str, StateVersion]]) -> None:
+    """Save ``(state_id, version)`` pairs in one backend transaction: all or none.
+
+    Whatever the backend raises propagates, after the transaction is rolled back.
+    """
+    tx = backend.begin_transaction()
+    try:
+        for state_id, version in versions:
+            tx.save_version(state_id, version)
+    except BaseException:
+        tx.rollback()
+        raise
+    tx.commit()
 
 
 class WriteBehindQueue:
@@ -361,9 +376,11 @@ class WriteBehindQueue:
         for attempt in range(self._max_retries + 1):
             if attempt and self._pause(self._retry_backoff * 2 ** (attempt - 1)):
                 return error
-            try:
-                self._write(batch)
-            except ConflictError as exc:
+            error = self._write_once(batch)
+            if error is None:
+                self._settle(batch)
+                return None
+            if isinstance(error, ConflictError):
                 # The batch (or part of it) may already be stored: a previous
                 # attempt committed but its acknowledgement was lost.
                 try:
@@ -376,29 +393,25 @@ class WriteBehindQueue:
                     continue
                 if settled:
                     return None
-                error = exc
                 # Someone else wrote this state: retrying cannot help until
                 # the store is refreshed, so report at once.
                 return error
-            except StateError as exc:
-                error = exc
-            except Exception as exc:  # a backend broke its contract: still never drop
-                error = StorageError(f"unexpected {type(exc).__name__} while writing: {exc}")
-                error.__cause__ = exc
-            else:
-                self._settle(batch)
-                return None
         return error
 
-    def _write(self, batch: list[StateVersion]) -> None:
-        tx = self._backend.begin_transaction()
+    def _write_once(self, batch: list[StateVersion]) -> Exception | None:
+        """Write ``batch`` once: None when it is stored, else the error (a StateError)."""
         try:
-            for version in batch:
-                tx.save_version(self._state_id, version)
-        except BaseException:
-            tx.rollback()
-            raise
-        tx.commit()
+            self._write(batch)
+        except StateError as exc:
+            return exc
+        except Exception as exc:  # a backend broke its contract: still never drop
+            error = StorageError(f"unexpected {type(exc).__name__} while writing: {exc}")
+            error.__cause__ = exc
+            return error
+        return None
+
+    def _write(self, batch: list[StateVersion]) -> None:
+        save_versions(self._backend, ((self._state_id, version) for version in batch))
 
     def _settle(self, batch: list[StateVersion]) -> None:
         with self._cond:

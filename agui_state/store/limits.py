@@ -224,7 +224,7 @@ def check_value(value: Any, path: str, depth: int, limits: StoreLimits) -> None:
         LimitExceededError: Too deep, or a key or string too long.
         ValidationError: Not pure JSON (NaN, sets, bytes, non-string keys...).
     """
-    _walk(value, path, depth, limits, sizes=True)
+    check_limits(value, path, depth, limits)
     check_json(value, path)
 
 

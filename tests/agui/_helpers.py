@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from ag_ui_validate.pytest_plugin import validate_agui
@@ -14,6 +18,7 @@ from ag_ui_validate.pytest_plugin import validate_agui
 from agui_state.agui import to_wire
 
 STATE_RULES = {"AGUI301", "AGUI302", "AGUI303", "AGUI304", "AGUI305"}
+VALIDATOR = Path(sys.executable).with_name("ag-ui-validate")
 
 
 def findings(events: list[Any]) -> list[str]:
@@ -26,6 +31,19 @@ def findings(events: list[Any]) -> list[str]:
         for d in report.diagnostics
         if d.severity in ("error", "warning") or d.rule in STATE_RULES
     ]
+
+
+def validator_cli(path: Path) -> dict[str, Any]:
+    """The JSON report of the ag-ui-validate command line on a JSONL or SSE file (it must run)."""
+    result = subprocess.run(
+        [str(VALIDATOR), str(path), "--json", "--features", "shared-state"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
 
 
 def types(events: list[Any]) -> list[str]:

@@ -10,9 +10,13 @@ not the data layer). ``seeded`` writes one known history through a
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agui_state.backends import StorageBackend
+from agui_state.jupyter import source as source_mod
+from agui_state.testing import BackendFactory
 from agui_state.testing.fixtures import backend, backend_factory
 from tests.backends.conftest import BACKEND_KINDS, backend_kind, backend_target
 
@@ -35,3 +39,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def seeded(backend: StorageBackend) -> Seeded:
     """The backend holding the known history of :func:`tests.jupyter._seed.seed`."""
     return seed(backend)
+
+
+@pytest.fixture
+def opened(backend_factory: BackendFactory, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every backend the data layer opens from a URL from now on, in order (to check closing).
+
+    Skips on memory://, where a URL opens a new, empty backend.
+    """
+    if not backend_factory.cross_process:
+        pytest.skip("memory:// opens a new, empty memory backend")
+    backends: list[Any] = []
+    real = source_mod.create_backend
+
+    def spy(url: str) -> Any:
+        backend = real(url)
+        backends.append(backend)
+        return backend
+
+    monkeypatch.setattr(source_mod, "create_backend", spy)
+    return backends

@@ -17,7 +17,6 @@ from agui_state.jupyter import (
     states_frame,
     stats_frame,
 )
-from agui_state.jupyter import source as source_mod
 from agui_state.testing import BackendFactory
 from tests.jupyter._seed import T1, Seeded, fingerprint
 
@@ -42,19 +41,8 @@ def test_reads_leave_the_backend_unchanged(seeded: Seeded, name: str) -> None:
 
 
 def test_url_sources_are_closed_by_every_function(
-    seeded: Seeded, backend_factory: BackendFactory, monkeypatch: pytest.MonkeyPatch
+    seeded: Seeded, backend_factory: BackendFactory, opened: list[Any]
 ) -> None:
-    if not backend_factory.cross_process:
-        pytest.skip("memory:// opens a new, empty memory backend")
-    opened: list[Any] = []
-    real = source_mod.create_backend
-
-    def spy(url: str) -> Any:
-        backend = real(url)
-        opened.append(backend)
-        return backend
-
-    monkeypatch.setattr(source_mod, "create_backend", spy)
     before = fingerprint(seeded.backend)
     for name, call in CALLS.items():
         count = len(opened)

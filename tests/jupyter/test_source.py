@@ -9,7 +9,6 @@ import pytest
 
 from agui_state import NotFoundError, PersistentStateStore, StateStore, ValidationError
 from agui_state.jupyter import open_source
-from agui_state.jupyter import source as source_mod
 from agui_state.jupyter.source import borrow
 from agui_state.testing import BackendFactory
 from tests.jupyter._seed import EMPTY, T1, T2, Seeded, fingerprint
@@ -47,19 +46,8 @@ def test_history_by_time(seeded: Seeded) -> None:
 
 
 def test_url_source_is_closed(
-    seeded: Seeded, backend_factory: BackendFactory, monkeypatch: pytest.MonkeyPatch
+    seeded: Seeded, backend_factory: BackendFactory, opened: list[Any]
 ) -> None:
-    if not backend_factory.cross_process:
-        pytest.skip("memory:// opens a new, empty memory backend")
-    opened: list[Any] = []
-    real = source_mod.create_backend
-
-    def spy(url: str) -> Any:
-        backend = real(url)
-        opened.append(backend)
-        return backend
-
-    monkeypatch.setattr(source_mod, "create_backend", spy)
     with open_source(backend_factory.url) as src:
         assert src.head_version(T1) == 11
         assert "password" not in src.label

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agui_state.jupyter.inspector.values import kind_of, pointer_join, preview
+from agui_state.jupyter.frames.document import json_type
+from agui_state.jupyter.inspector.values import pointer_join, preview
 from agui_state.patch import parse_pointer
 
 __all__ = [
@@ -201,7 +202,7 @@ class TreeView:
                     "path": path,
                     "key": name,
                     "depth": depth,
-                    "kind": kind_of(value),
+                    "kind": json_type(value),
                     "size": len(value) if container else None,
                     "value": _summary(value) if container else preview(value),
                     "expanded": is_open,

@@ -9,27 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["PREVIEW_CHARS", "kind_of", "pointer_join", "preview"]
+__all__ = ["PREVIEW_CHARS", "pointer_join", "preview"]
 
 PREVIEW_CHARS = 300
 """Longest value text sent for one row; the rest is elided with an ellipsis."""
-
-
-def kind_of(value: Any) -> str:
-    """Return the JSON type name of ``value`` (object, array, string, ...)."""
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if value is None:
-        return "null"
-    return type(value).__name__
 
 
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +10,9 @@ from urllib.parse import quote
 import pytest
 
 from agui_state import PersistentStateStore, StorageBackend, create_backend
+from tests.test_persistent_support import url_for
 
 XSS = "<img src=x onerror=alert(1)>"
-_counter = itertools.count(1)
 
 
 @dataclass
@@ -67,18 +66,6 @@ def seeded(file_url: str) -> Iterator[Seeded]:
 @pytest.fixture(params=["file", "sqlite", "postgresql", "redis"])
 def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh private storage of each real backend kind (servers: shared session fixtures)."""
-    n = next(_counter)
-    kind = request.param
-    if kind == "file":
+    if request.param == "file":  # with the default fsync, unlike url_for's
         return f"file://{quote(str(tmp_path / 'data'))}"
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    if kind == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-        schema = request.getfixturevalue("postgres_schema")
-        sep = "&" if "?" in url else "?"
-        return f"{url}{sep}schema={schema}&table_prefix=insp{n}_"
-    url = request.getfixturevalue("redis_url")
-    prefix = request.getfixturevalue("redis_prefix")
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}key_prefix={quote(prefix)}insp{n}:"
+    return url_for(request.param, request, tmp_path)

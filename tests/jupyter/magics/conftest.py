@@ -13,16 +13,15 @@ locally and fail under ``CI=true`` when a server is missing.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-_counter = itertools.count(1)
+from tests.test_persistent_support import url_for
 
 
 class Shell:
@@ -75,10 +74,6 @@ def file_url(tmp_path: Path) -> str:
     return f"file://{quote(str(tmp_path / 'data'))}?fsync=false"
 
 
-def _with(url: str, params: dict[str, str]) -> str:
-    return url + ("&" if "?" in url else "?") + urlencode(params)
-
-
 @pytest.fixture(
     params=[
         "file",
@@ -89,16 +84,4 @@ def _with(url: str, params: dict[str, str]) -> str:
 )
 def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A private storage URL of every backend kind (servers are real)."""
-    n = next(_counter)
-    kind = request.param
-    if kind == "file":
-        return f"file://{quote(str(tmp_path / 'file-backend'))}?fsync=false"
-    if kind == "sqlite":
-        return f"sqlite:///{quote(str(tmp_path / 'state.db'))}"
-    if kind == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-        schema = request.getfixturevalue("postgres_schema")
-        return _with(url, {"schema": schema, "table_prefix": f"mg{n}_"})
-    url = request.getfixturevalue("redis_url")
-    prefix = request.getfixturevalue("redis_prefix")
-    return _with(url, {"key_prefix": f"{prefix}mg{n}:"})
+    return url_for(request.param, request, tmp_path)
