@@ -23,7 +23,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from agui_state.errors import StateError
 
@@ -138,10 +138,25 @@ def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+class _UsageError(Exception):
+    """Bad usage; the message is argparse's, usage line included."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser that raises on bad usage instead of exiting.
+
+    So that :func:`main` returns 2 rather than raising ``SystemExit`` (a
+    caller embedding the command line gets a status, as the docstring says).
+    Subcommand parsers are of this class too (argparse builds them with
+    ``type(parent)``).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.format_usage()}{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m agui_state", description=__doc__.split("\n\n")[0]
-    )
+    parser = _Parser(prog="python -m agui_state", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="walk through the main job on the file backend")
@@ -198,7 +213,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         The exit status: 0 on success, 1 on a library error, 2 on bad usage.
     """
     stream = out or sys.stdout
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as exc:
+        sys.stderr.write(str(exc))
+        return 2
+    except SystemExit as exc:  # --help and --version print, then exit 0
+        return exc.code if isinstance(exc.code, int) else 0
     try:
         status: int = args.func(args, stream)
     except StateError as exc:

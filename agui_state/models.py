@@ -25,14 +25,27 @@ A state is always a JSON object at its root; version 0 is the empty object
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from agui_state import cards
-from agui_state.errors import ValidationError
+from agui_state.errors import CorruptDataError, StateError, ValidationError
+from agui_state.patch import apply_patch
+from agui_state.patch.ops import Operation
 
-__all__ = ["FORMAT", "JSONValue", "State", "StateSnapshot", "StateVersion", "new_id", "utcnow"]
+__all__ = [
+    "FORMAT",
+    "JSONValue",
+    "Operation",
+    "State",
+    "StateSnapshot",
+    "StateVersion",
+    "new_id",
+    "replay",
+    "utcnow",
+]
 
 FORMAT = 1
 """Version of the stored dict shape; bumped on any incompatible change."""
@@ -42,9 +55,6 @@ JSONValue = Any
 
 State = dict[str, Any]
 """A whole state document: a JSON object."""
-
-Operation = dict[str, Any]
-"""One RFC 6902 operation, e.g. ``{"op": "add", "path": "/a", "value": 1}``."""
 
 
 def new_id() -> str:
@@ -300,3 +310,26 @@ class StateSnapshot:
             self.label,
             self.metadata,
         )
+
+
+def replay(state: State, versions: Iterable[StateVersion], state_id: str) -> State:
+    """Apply the deltas of ``versions`` (ascending, consecutive) to ``state``.
+
+    The one replay of the package: the store's history, every backend's reads,
+    import checks and the AG-UI replay go through it. ``state`` is not mutated
+    (the patch engine shares structure instead).
+
+    Raises:
+        CorruptDataError: A delta does not apply: recorded data is damaged
+            (every delta was validated when it was written). Names the state
+            and the version.
+    """
+    for version in versions:
+        try:
+            patched: State = apply_patch(state, version.delta)
+        except StateError as exc:
+            raise CorruptDataError(
+                f"state {state_id!r} version {version.number}", f"delta does not apply: {exc}"
+            ) from exc
+        state = patched
+    return state

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # The layers, lowest first; the first part of a module's name below the
@@ -33,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("patch",),
-    ("models", "config", "ids", "_context"),
+    ("models", "config", "ids", "_context", "cards"),
     ("store",),
     ("backends",),
     ("migration",),
@@ -231,9 +233,10 @@ def _package(tmp_path: Path, files: dict[str, str]) -> Path:
 SYNTHETIC = (("low",), ("high",), ("",))
 
 
-def test_an_injected_circle_is_found(tmp_path: Path) -> None:
-    root = _package(
-        tmp_path,
+# Each case: the files of a synthetic package (besides pkg/__init__.py) and
+# the violations the checker must report, exactly.
+INJECTED: dict[str, tuple[dict[str, str], list[str]]] = {
+    "circle": (
         {
             "pkg/low/__init__.py": "",
             "pkg/low/a.py": "from pkg.low.b import B\n",
@@ -241,40 +244,26 @@ def test_an_injected_circle_is_found(tmp_path: Path) -> None:
             "pkg/low/b.py": "from typing import TYPE_CHECKING\n"
             "if TYPE_CHECKING:\n    from pkg.low import a\nB = 1\n",
         },
-    )
-    assert check(root, "pkg", SYNTHETIC) == ["circle: pkg.low.a <-> pkg.low.b"]
-
-
-def test_an_injected_relative_circle_is_found(tmp_path: Path) -> None:
-    root = _package(
-        tmp_path,
+        ["circle: pkg.low.a <-> pkg.low.b"],
+    ),
+    "relative circle": (
         {
             "pkg/low/__init__.py": "",
             "pkg/low/a.py": "from .b import B\n",
             "pkg/low/b.py": "def f():\n    from . import a\n    return a\nB = 1\n",
         },
-    )
-    assert check(root, "pkg", SYNTHETIC) == ["circle: pkg.low.a <-> pkg.low.b"]
-
-
-def test_an_injected_upward_edge_is_found(tmp_path: Path) -> None:
-    root = _package(
-        tmp_path,
+        ["circle: pkg.low.a <-> pkg.low.b"],
+    ),
+    "upward edge": (
         {
             "pkg/low/__init__.py": "",
             "pkg/low/a.py": "def f():\n    import pkg.high.b\n",
             "pkg/high/__init__.py": "",
             "pkg/high/b.py": "X = 1\n",
         },
-    )
-    assert check(root, "pkg", SYNTHETIC) == [
-        "pkg.low.a:2 imports pkg.high.b (layer 1 > 0)",
-    ]
-
-
-def test_an_injected_private_reach_is_found(tmp_path: Path) -> None:
-    root = _package(
-        tmp_path,
+        ["pkg.low.a:2 imports pkg.high.b (layer 1 > 0)"],
+    ),
+    "private reach": (
         {
             "pkg/low/__init__.py": "",
             "pkg/low/_impl.py": "X = 1\n",
@@ -286,9 +275,16 @@ def test_an_injected_private_reach_is_found(tmp_path: Path) -> None:
             # private name is not (even next door)
             "pkg/low/c.py": "from pkg.low import _impl\nfrom pkg.low.engine import _Applier\n",
         },
-    )
-    assert check(root, "pkg", SYNTHETIC) == [
-        "pkg.high.b:1 imports private pkg.low._impl.X",
-        "pkg.high.b:2 imports private pkg.low.engine._Applier",
-        "pkg.low.c:2 imports private pkg.low.engine._Applier",
-    ]
+        [
+            "pkg.high.b:1 imports private pkg.low._impl.X",
+            "pkg.high.b:2 imports private pkg.low.engine._Applier",
+            "pkg.low.c:2 imports private pkg.low.engine._Applier",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(INJECTED))
+def test_an_injected_violation_is_found(tmp_path: Path, case: str) -> None:
+    files, expected = INJECTED[case]
+    assert check(_package(tmp_path, files), "pkg", SYNTHETIC) == expected

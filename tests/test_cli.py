@@ -92,7 +92,35 @@ def test_library_errors_exit_1_with_one_line(
     assert err.strip() == "error: NotFoundError: state 'missing' not found"
 
 
-def test_usage_errors_exit_2() -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["no-such-command"])
-    assert info.value.code == 2
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],  # no command
+        ["no-such-command"],
+        ["states"],  # missing URL
+        ["states", "memory://", "--limit", "many"],  # not an int
+        ["history", "memory://", "t", "--no-such-option"],
+    ],
+)
+def test_usage_errors_return_2_with_the_usage(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, text = run(*argv)
+    assert status == 2
+    assert text == ""
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m agui_state")
+    assert "error: " in err
+
+
+def test_help_returns_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("--help")[0] == 0
+    assert "migrate" in capsys.readouterr().out
+
+
+def test_the_process_exits_2_on_bad_usage() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "agui_state", "states"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "the following arguments are required: url" in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -91,3 +92,22 @@ def test_jupyter_layer_imports_pandas_only_when_a_frame_is_built() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:2] == ["", "True"], out.stdout
+
+
+def _imported_top_modules() -> set[str]:
+    found: set[str] = set()
+    for path in (ROOT / "agui_state").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def test_every_runtime_dependency_is_imported_by_the_package() -> None:
+    # A dependency the library never imports belongs in an extra (dev, bench...).
+    imported = _imported_top_modules()
+    for spec in PYPROJECT["project"]["dependencies"]:
+        name, _ = _requirement(spec)
+        assert name.replace("-", "_") in imported, f"{name} is a dependency nothing imports"

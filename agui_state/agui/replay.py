@@ -27,9 +27,8 @@ from agui_state.agui.outbound import (
     version_to_event,
 )
 from agui_state.backends.base import StorageBackend
-from agui_state.errors import CorruptDataError, NotFoundError, PatchError, ValidationError
-from agui_state.models import State, StateVersion
-from agui_state.patch import apply_patch
+from agui_state.errors import NotFoundError, ValidationError
+from agui_state.models import State, StateVersion, replay
 
 __all__ = ["replay_thread", "run_id_of"]
 
@@ -130,7 +129,7 @@ def _replay(
         for version in run:
             # Track the state as we go: it is the next run's baseline, and a
             # compacted run's snapshot, without reading the source again.
-            state = _apply(sid, state, version)
+            state = replay(state, [version], sid)
             if not compact:
                 yield version_to_event(version)
         if compact:
@@ -141,16 +140,6 @@ def _replay(
         yield run_started_event(sid, rid)
         yield state_snapshot_event(state, from_version)
         yield run_finished_event(sid, rid)
-
-
-def _apply(sid: str, state: State, version: StateVersion) -> State:
-    try:
-        result: State = apply_patch(state, version.delta)
-    except PatchError as exc:
-        raise CorruptDataError(
-            f"state {sid!r} version {version.number}", f"stored delta does not apply: {exc}"
-        ) from exc
-    return result
 
 
 def _runs(

@@ -68,13 +68,12 @@ from agui_state.backends.writes import (
     HeadTracker,
     Write,
     check_consecutive,
-    replay,
     version_conflict,
 )
 from agui_state.config import StorageConfig
 from agui_state.errors import NotFoundError, ValidationError
 from agui_state.ids import MAX_STATE_ID_LENGTH, validate_state_id
-from agui_state.models import State, StateSnapshot, StateVersion
+from agui_state.models import State, StateSnapshot, StateVersion, replay
 
 __all__ = [
     "MAX_STATE_ID_LENGTH",

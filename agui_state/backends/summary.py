@@ -13,19 +13,29 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from agui_state.errors import NotFoundError
+from agui_state.models import State, StateSnapshot, StateVersion
 
-if TYPE_CHECKING:
-    from agui_state.backends.base import StorageBackend
-
-__all__ = ["StateSummary", "document_bytes", "summarize_each"]
+__all__ = ["SingleReads", "StateSummary", "document_bytes", "summarize_each"]
 
 
 def document_bytes(doc: Any) -> int:
     """Size of a document as compact UTF-8 JSON (what ``max_state_bytes`` bounds)."""
     return len(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+class SingleReads(Protocol):
+    """The contract reads :func:`summarize_each` needs (a :class:`StorageBackend` has them)."""
+
+    def head_version(self, state_id: str) -> int: ...
+    def get_state(self, state_id: str) -> State: ...
+    def get_versions(
+        self, state_id: str, after: int = 0, limit: int | None = None
+    ) -> list[StateVersion]: ...
+    def get_version(self, state_id: str, version_id: int | str) -> StateVersion: ...
+    def list_snapshots(self, state_id: str) -> list[StateSnapshot]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,19 +61,19 @@ class StateSummary:
     size_bytes: int
 
 
-def summarize_each(backend: StorageBackend, state_ids: Sequence[str]) -> list[StateSummary]:
+def summarize_each(backend: SingleReads, state_ids: Sequence[str]) -> list[StateSummary]:
     """Summarize states one by one with the contract's reads; absent states are skipped."""
     out: list[StateSummary] = []
     for sid in state_ids:
         try:
             head = backend.head_version(sid)
             doc = backend.get_state(sid)
+            first = backend.get_versions(sid, after=0, limit=1) if head else []
+            last = None
+            if first:
+                last = first[0] if first[0].number == head else backend.get_version(sid, head)
         except NotFoundError:
             continue  # deleted since it was listed
-        first = backend.get_versions(sid, after=0, limit=1) if head else []
-        last = None
-        if first:
-            last = first[0] if first[0].number == head else backend.read_version(sid, head, None)
         out.append(
             StateSummary(
                 sid,

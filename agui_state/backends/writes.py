@@ -2,8 +2,8 @@
 
 :class:`Write` is one item of :meth:`~agui_state.backends.base.StorageBackend.write_batch`;
 :class:`HeadTracker` is the optimistic-concurrency rule backends run while
-holding their lock or inside their database transaction; :func:`replay`
-rebuilds a state from a checkpoint and the versions after it.
+holding their lock or inside their database transaction;
+:func:`check_consecutive` checks a run of versions read back has no hole.
 """
 
 from __future__ import annotations
@@ -16,32 +16,12 @@ from agui_state.errors import (
     ConflictError,
     CorruptDataError,
     NotFoundError,
-    StateError,
     ValidationError,
 )
 from agui_state.ids import validate_state_id
 from agui_state.models import State, StateSnapshot, StateVersion
-from agui_state.patch import apply_patch
 
-__all__ = ["Checkpoint", "HeadTracker", "Write", "check_consecutive", "replay", "version_conflict"]
-
-
-def replay(base: State, versions: Sequence[StateVersion], state_id: str = "?") -> State:
-    """Apply the deltas of ``versions`` (ascending, consecutive) to ``base``.
-
-    Raises:
-        CorruptDataError: A stored delta does not apply (the data is damaged).
-    """
-    state = base
-    for version in versions:
-        try:
-            state = apply_patch(state, version.delta)
-        except StateError as exc:
-            raise CorruptDataError(
-                f"state {state_id!r} version {version.number}",
-                f"stored delta does not apply: {exc}",
-            ) from exc
-    return state
+__all__ = ["Checkpoint", "HeadTracker", "Write", "check_consecutive", "version_conflict"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from agui_state.cards import card, document_details, escape, json_text
 from agui_state.errors import NotFoundError, ValidationError
-from agui_state.jupyter.frames._pandas import build_frame
+from agui_state.jupyter.frames.build import build_frame
 from agui_state.jupyter.source import StateSource, borrow
 from agui_state.models import State, StateSnapshot, StateVersion
 from agui_state.patch import apply_patch, parse_pointer

@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from agui_state.errors import CorruptDataError, NotFoundError, StateError
+from agui_state.errors import NotFoundError
 from agui_state.jupyter.source import StateSource
-from agui_state.models import State, StateVersion
-from agui_state.patch import apply_patch
+from agui_state.models import State, StateVersion, replay
 
 __all__ = ["Step", "apply_delta", "start", "walk", "walk_where"]
 
@@ -32,17 +31,12 @@ class Step(NamedTuple):
 
 
 def apply_delta(state_id: str, doc: Any, version: StateVersion) -> Any:
-    """Apply one stored version's delta, reporting a delta that no longer applies.
+    """Apply one stored version's delta (the package's one :func:`~agui_state.models.replay`).
 
     Raises:
         CorruptDataError: The stored delta does not apply (names state and version).
     """
-    try:
-        return apply_patch(doc, version.delta)
-    except StateError as exc:
-        raise CorruptDataError(
-            f"state {state_id!r} version {version.number}", f"delta does not apply: {exc}"
-        ) from exc
+    return replay(doc, [version], state_id)
 
 
 def start(src: StateSource, state_id: str) -> tuple[int, State]:

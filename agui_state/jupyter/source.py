@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from itertools import islice
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from agui_state.backends import StorageBackend, create_backend
 from agui_state.backends.summary import StateSummary, document_bytes
@@ -45,8 +45,8 @@ __all__ = [
 PAGE_SIZE = 500
 """Versions or state ids fetched per backend round trip."""
 
-Source = "str | StorageBackend | PersistentStateStore | StateStore | StateSource"
-"""What the data-layer functions accept as ``source`` (documentation alias)."""
+Source: TypeAlias = "str | StorageBackend | PersistentStateStore | StateStore | StateSource"
+"""What the data-layer functions accept as ``source``."""
 
 
 class _Reader(Protocol):

@@ -3,29 +3,10 @@
 Modules: ``transfer`` (:func:`export_data`, :func:`import_data`,
 :func:`migrate` and their reports; the dump format is described there),
 ``dump`` (parsing and checking a dump), ``copying`` and ``writes`` (copying
-one state between backends).
+one state between backends). The public names are ``transfer``'s.
 """
 
-from agui_state.migration.transfer import (
-    EXPORT_FORMAT,
-    EXPORT_FORMAT_VERSION,
-    BackendLike,
-    ImportReport,
-    MigrationReport,
-    ProgressCallback,
-    export_data,
-    import_data,
-    migrate,
-)
+from agui_state.migration import transfer
+from agui_state.migration.transfer import *  # noqa: F403
 
-__all__ = [
-    "EXPORT_FORMAT",
-    "EXPORT_FORMAT_VERSION",
-    "BackendLike",
-    "ImportReport",
-    "MigrationReport",
-    "ProgressCallback",
-    "export_data",
-    "import_data",
-    "migrate",
-]
+__all__ = transfer.__all__

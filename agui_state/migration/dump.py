@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agui_state.backends.base import Checkpoint, replay, validate_state_id
+from agui_state.backends.base import Checkpoint, validate_state_id
 from agui_state.errors import CorruptDataError, ValidationError
-from agui_state.models import State, StateSnapshot, StateVersion
+from agui_state.models import State, StateSnapshot, StateVersion, replay
 from agui_state.patch import check_json, json_equal
 
 __all__ = [

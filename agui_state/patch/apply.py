@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from agui_state.errors import PatchError, short_repr
-from agui_state.patch.ops import Operation, parse_patch
+from agui_state.patch.ops import ParsedOp, parse_patch
 from agui_state.patch.pointer import StepError, array_index, child, location, lookup
 from agui_state.patch.values import clone_json, json_equal
 
@@ -67,7 +67,7 @@ def apply_patch(doc: Any, patch: Any) -> Any:
         try:
             applier.run(op)
         except StepError as exc:
-            raise PatchError(exc.reason, index=op.index, op=op.op, path=op.path) from None
+            raise PatchError(exc.reason, index=op.position, op=op.op, path=op.path) from None
     return applier.root
 
 
@@ -228,7 +228,7 @@ class Applier:
             parent[index] = value
             self.on_step(parent, index, old, value)
 
-    def run(self, op: Operation) -> None:
+    def run(self, op: ParsedOp) -> None:
         """Apply one operation. Raises StepError on failure."""
         name = op.op
         if name == "add":
@@ -256,7 +256,7 @@ class Applier:
             # patch, writing in place into an owned container, change both places.
             self.add(op.tokens, self._claim(clone_json(value)))
 
-    def _move(self, op: Operation) -> None:
+    def _move(self, op: ParsedOp) -> None:
         source = op.from_tokens
         assert source is not None
         target = op.tokens

@@ -11,14 +11,19 @@ and ``path``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from agui_state.errors import InvalidPathError, PatchError, short_repr
 from agui_state.patch.pointer import parse_pointer
 from agui_state.patch.values import clone_json, find_non_json
 
-__all__ = ["OPS", "Operation", "parse_patch", "touched_paths", "validate_patch"]
+__all__ = ["OPS", "Operation", "ParsedOp", "parse_patch", "touched_paths", "validate_patch"]
+
+Operation = dict[str, Any]
+"""One RFC 6902 operation as JSON, e.g. ``{"op": "add", "path": "/a", "value": 1}``.
+
+The one operation type of the package (:data:`agui_state.models.Operation`
+is this); :class:`ParsedOp` is the engine's internal, parsed form of one."""
 
 OPS = ("add", "remove", "replace", "move", "copy", "test")
 """The six RFC 6902 operations."""
@@ -27,12 +32,15 @@ _NEEDS_VALUE = frozenset({"add", "replace", "test"})
 _NEEDS_FROM = frozenset({"move", "copy"})
 
 
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """One validated operation with its pointers already parsed.
+class ParsedOp(NamedTuple):
+    """One validated :data:`Operation` with its pointers already parsed (engine-internal).
+
+    A tuple rather than a frozen dataclass because building one is several
+    times cheaper, and every write builds one per operation (the store builds
+    them directly from operations it has checked in one pass).
 
     Attributes:
-        index: Position in the patch.
+        position: Position in the patch (``index`` would shadow ``tuple.index``).
         op: The operation name.
         path: The ``path`` member as given.
         tokens: ``path`` parsed into unescaped tokens.
@@ -41,7 +49,7 @@ class Operation:
         value: The ``value`` member (``add``/``replace``/``test``), else ``None``.
     """
 
-    index: int
+    position: int
     op: str
     path: str
     tokens: list[str]
@@ -58,7 +66,7 @@ def _as_sequence(patch: Any) -> Sequence[Any]:
     return patch
 
 
-def _parse_op(index: int, raw: Any, *, values: bool, copy_values: bool) -> Operation:
+def _parse_op(index: int, raw: Any, *, values: bool, copy_values: bool) -> ParsedOp:
     """Validate one raw operation and parse its pointers.
 
     Args:
@@ -140,10 +148,10 @@ def _parse_op(index: int, raw: Any, *, values: bool, copy_values: bool) -> Opera
                 )
         if copy_values and op != "test":
             value = clone_json(value)
-    return Operation(index, op, shown_path, tokens, from_path, from_tokens, value)
+    return ParsedOp(index, op, shown_path, tokens, from_path, from_tokens, value)
 
 
-def parse_patch(patch: Any, *, copy_values: bool) -> list[Operation]:
+def parse_patch(patch: Any, *, copy_values: bool) -> list[ParsedOp]:
     """Validate a whole patch and parse every operation.
 
     Args:

@@ -1,5 +1,10 @@
 """JSON Pointer (RFC 6901): parsing, formatting and read-only lookup.
 
+The one place pointers are escaped (:func:`escape_token`) and followed:
+:func:`lookup` raises a :class:`StepError` naming the failing step,
+:func:`find` answers ``(found, value)`` instead, :func:`resolve` takes a
+pointer string and raises :class:`~agui_state.errors.InvalidPathError`.
+
 A pointer is ``""`` (the whole document) or a sequence of ``/``-prefixed
 reference tokens in which ``~1`` stands for ``/`` and ``~0`` for ``~``; any
 other ``~`` sequence is malformed. Array indices are strict: decimal digits
@@ -21,7 +26,9 @@ __all__ = [
     "array_index",
     "child",
     "escape_token",
+    "find",
     "format_pointer",
+    "list_index",
     "location",
     "lookup",
     "parse_pointer",
@@ -183,6 +190,43 @@ def lookup(doc: Any, tokens: Sequence[str]) -> Any:
     for depth in range(len(tokens)):
         node = child(node, tokens, depth)
     return node
+
+
+def list_index(ref: str) -> int | None:
+    """Return the array index an RFC 6901 token denotes, or None.
+
+    Only ``0`` or digits without a leading zero are indices; ``-`` (the end
+    of an array) is not an existing element and gives None.
+    """
+    if ref == "0":
+        return 0
+    if ref and ref[0] != "0" and ref.isascii() and ref.isdigit():
+        return int(ref)
+    return None
+
+
+def find(doc: Any, tokens: Sequence[str]) -> tuple[bool, Any]:
+    """Return ``(True, value)`` for the value ``tokens`` lead to in ``doc``, else ``(False, None)``.
+
+    :func:`lookup` without the error: for callers that only ask whether a
+    path exists (subscriptions, reads of optional values), where an
+    exception per missing path would cost more than the lookup itself.
+    The value is not copied.
+    """
+    node = doc
+    for token in tokens:
+        if isinstance(node, dict):
+            if token not in node:
+                return False, None
+            node = node[token]
+        elif isinstance(node, list):
+            index = list_index(token)
+            if index is None or index >= len(node):
+                return False, None
+            node = node[index]
+        else:
+            return False, None
+    return True, node
 
 
 def resolve(doc: Any, path: str) -> Any:

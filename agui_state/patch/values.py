@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from agui_state.errors import ValidationError
+from agui_state.patch.pointer import escape_token
 
 __all__ = ["check_json", "clone_json", "find_non_json", "json_equal"]
 
@@ -112,12 +113,7 @@ def find_non_json(value: Any) -> tuple[str, str] | None:
     if found is None:
         return None
     reversed_tokens, reason = found
-    return "".join("/" + _escape(t) for t in reversed(reversed_tokens)), reason
-
-
-def _escape(token: str) -> str:
-    # Local copy of pointer.escape_token: values must not import pointer (no cycles).
-    return token.replace("~", "~0").replace("/", "~1")
+    return "".join("/" + escape_token(t) for t in reversed(reversed_tokens)), reason
 
 
 _SCALARS = (str, int, type(None))  # bool is an int subclass: accepted through int.

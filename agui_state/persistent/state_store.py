@@ -278,7 +278,7 @@ class PersistentStateStore(CloseOnExit):
         return self._store.get_version(number_or_id)
 
     def history(self, limit: int = 50, before: int | None = None) -> list[StateVersion]:
-        """Return versions kept in memory, newest first."""
+        """Return versions kept in memory, newest first (:meth:`get_persistent_history`: stored)."""
         return self._store.history(limit=limit, before=before)
 
     def state_at(self, version: int) -> State:
@@ -329,22 +329,22 @@ class PersistentStateStore(CloseOnExit):
         with self._lock:
             return self._store.restore_snapshot(snapshot_or_id, metadata=metadata)
 
-    def create_snapshot(
-        self, label: str | None = None, metadata: dict[str, Any] | None = None
-    ) -> StateSnapshot:
-        """Take a snapshot, saved to the backend too (:meth:`create_persistent_snapshot`)."""
-        return self.create_persistent_snapshot(label, metadata)
-
     def transaction(self) -> PersistentTransaction:
         """Start a transaction; its commit persists one version."""
         return PersistentTransaction(self.store.transaction(), self._lock)
 
     def begin_persistent_transaction(self) -> PersistentTransaction:
-        """Start a transaction; its commit persists one version (original API name)."""
-        return PersistentTransaction(self.store.transaction(), self._lock)
+        """Alias of :meth:`transaction` (the original design's name)."""
+        return self.transaction()
 
     # ------------------------------------------------------------ persistence API
     def create_persistent_snapshot(
+        self, label: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> StateSnapshot:
+        """Alias of :meth:`create_snapshot` (the original design's name)."""
+        return self.create_snapshot(label, metadata)
+
+    def create_snapshot(
         self, label: str | None = None, metadata: dict[str, Any] | None = None
     ) -> StateSnapshot:
         """Take a snapshot of the current state and save it to the backend.

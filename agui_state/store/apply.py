@@ -1,21 +1,25 @@
 """Checked patch application: validation, limits and the running size estimate.
 
-Internal module of the store layer. A write goes through two steps:
+Internal module of the store layer. A write flows down once:
 
 1. :func:`prepare_patch` (no state needed, so callers run it *outside* the
-   write lock): checks the patch's shape and operation count, checks every
-   value against the limits (depth first, so absurdly deep input fails fast
-   instead of exhausting the stack), checks that values are pure JSON and
-   returns :class:`Prepared` operations holding private copies of their
-   values, both as the delta to record and parsed for the engine. A
-   well-formed patch of plain values is checked and copied in one pass;
-   anything unusual (an error, a subclass of dict or int...) takes the
-   checked path, which runs :func:`agui_state.patch.validate_patch` and
-   reports exactly what is wrong.
-2. :func:`apply_prepared` (under the write lock): applies them with
-   :func:`agui_state.store.sizing.apply_sized` (the engine's applier: atomic,
-   never mutates its input, shares untouched subtrees), which also updates
-   the size estimate from the values each operation touches.
+   write lock) validates: the patch's shape and operation count, every value
+   against the limits (depth first, so absurdly deep input fails fast instead
+   of exhausting the stack), values pure JSON; it returns :class:`Prepared`
+   operations holding private copies of their values, both as the delta to
+   record and parsed for the engine. A well-formed patch of plain values is
+   checked and copied in one pass; anything unusual (an error, a subclass of
+   dict or int...) takes the checked path, which runs
+   :func:`agui_state.patch.validate_patch` and reports exactly what is wrong.
+2. :func:`apply_prepared` (under the write lock) applies them with
+   :func:`agui_state.store.sizing.apply_sized`: the engine's own applier
+   (atomic, never mutates its input, shares untouched subtrees), whose
+   ``on_step`` hook updates the size estimate from the values each step
+   touches as the engine writes them (no second walk), then checks the limits
+   on what changed: the root still an object, the new size within
+   ``max_state_bytes`` (values were checked in step 1).
+3. The store then records the version and hands it to its ``on_version``
+   hook (the persistent store's write) before publishing it.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from typing import Any, NamedTuple
 from agui_state.errors import InvalidPathError, LimitExceededError, ValidationError
 from agui_state.models import Operation, State
 from agui_state.patch import apply_patch, diff, format_pointer, parse_pointer, validate_patch
-from agui_state.store.jsonutil import copy_json, list_index, lookup, utf8_len
+from agui_state.patch.ops import ParsedOp
+from agui_state.patch.pointer import find, list_index
+from agui_state.store.jsonutil import copy_json, utf8_len
 from agui_state.store.limits import StoreLimits, check_key, check_limits, check_state, check_value
-from agui_state.store.sizing import Step, apply_sized
+from agui_state.store.sizing import apply_sized
 
 __all__ = [
     "Applied",
@@ -61,7 +67,7 @@ class Prepared(NamedTuple):
     """
 
     delta: list[Operation]
-    steps: list[Step]
+    steps: list[ParsedOp]
 
 
 def _prepared(delta: list[Operation]) -> Prepared:
@@ -70,7 +76,7 @@ def _prepared(delta: list[Operation]) -> Prepared:
     for index, op in enumerate(delta):
         source = op.get("from")
         steps.append(
-            Step(
+            ParsedOp(
                 index,
                 op["op"],
                 op["path"],
@@ -159,7 +165,7 @@ def _prepare_plain(patch: list[Any], limits: StoreLimits) -> Prepared:
         _Unusual: Anything the checked path must look at.
     """
     delta: list[Operation] = []
-    steps: list[Step] = []
+    steps: list[ParsedOp] = []
     for index, raw in enumerate(patch):
         if type(raw) is not dict:
             raise _Unusual
@@ -193,7 +199,7 @@ def _prepare_plain(patch: list[Any], limits: StoreLimits) -> Prepared:
                 raise _Unusual from None
             clean["from"] = source
         delta.append(clean)
-        steps.append(Step(index, kind, path, tokens, source, source_tokens, value))
+        steps.append(ParsedOp(index, kind, path, tokens, source, source_tokens, value))
     return Prepared(delta, steps)
 
 
@@ -339,7 +345,7 @@ def delete_ops(state: State, path: str, tokens: list[str]) -> Prepared:
     """
     if not tokens:
         raise InvalidPathError(path, "cannot delete the root (use set('', {}) to clear the state)")
-    found, _ = lookup(state, tokens)
+    found, _ = find(state, tokens)
     if not found:
         raise InvalidPathError(path, "no value at this path")
     return _prepared([{"op": "remove", "path": path}])

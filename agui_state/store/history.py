@@ -24,14 +24,11 @@ reads it under its history lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from agui_state.errors import CorruptDataError, StateError
-from agui_state.models import State, StateVersion
-from agui_state.patch import apply_patch
+from agui_state.models import State, StateVersion, replay
 
-__all__ = ["History", "replay"]
+__all__ = ["History"]
 
 
 class _Plan(NamedTuple):
@@ -41,23 +38,6 @@ class _Plan(NamedTuple):
     anchor: State
     keep: bool  # keep the current folded versions (else start over from the anchor)
     extra: list[StateVersion]  # newly dropped versions to fold after them
-
-
-def replay(state: Any, versions: Iterable[StateVersion], state_id: str) -> Any:
-    """Apply the deltas of ``versions`` (ascending, consecutive) to ``state``.
-
-    Raises:
-        CorruptDataError: A delta does not apply (should never happen: every
-            kept delta was validated when it was written).
-    """
-    for version in versions:
-        try:
-            state = apply_patch(state, version.delta)
-        except StateError as exc:
-            raise CorruptDataError(
-                f"state {state_id!r} version {version.number}", f"delta does not apply: {exc}"
-            ) from exc
-    return state
 
 
 class History:

@@ -21,14 +21,11 @@ from agui_state.models import State, StateSnapshot, StateVersion
 __all__ = [
     "copy_delta",
     "copy_json",
-    "escape_token",
     "export_snapshot",
     "export_version",
     "export_written",
     "json_size",
     "key_size",
-    "list_index",
-    "lookup",
     "utf8_len",
 ]
 
@@ -81,46 +78,6 @@ def json_size(value: Any) -> int:
 def key_size(key: str) -> int:
     """Return the byte length of ``key`` written as a JSON string."""
     return utf8_len(encode_basestring(key))
-
-
-def escape_token(token: str) -> str:
-    """Escape one JSON Pointer reference token (``~`` -> ``~0``, ``/`` -> ``~1``)."""
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def list_index(ref: str) -> int | None:
-    """Return the array index an RFC 6901 token denotes, or None.
-
-    Only ``0`` or digits without a leading zero are indices; ``-`` (the end
-    of an array) is not an existing element and gives None.
-    """
-    if ref == "0":
-        return 0
-    if ref and ref[0] != "0" and ref.isascii() and ref.isdigit():
-        return int(ref)
-    return None
-
-
-def lookup(doc: Any, tokens: list[str]) -> tuple[bool, Any]:
-    """Resolve pointer ``tokens`` in ``doc``.
-
-    Returns:
-        ``(True, value)`` (not copied) when the path exists, else ``(False, None)``.
-    """
-    node = doc
-    for token in tokens:
-        if isinstance(node, dict):
-            if token not in node:
-                return False, None
-            node = node[token]
-        elif isinstance(node, list):
-            index = list_index(token)
-            if index is None or index >= len(node):
-                return False, None
-            node = node[index]
-        else:
-            return False, None
-    return True, node
 
 
 def export_version(version: StateVersion) -> StateVersion:

@@ -24,7 +24,8 @@ from typing import Any
 
 from agui_state.errors import ConfigError, LimitExceededError, ValidationError
 from agui_state.patch import check_json
-from agui_state.store.jsonutil import copy_json, escape_token, json_size, utf8_len
+from agui_state.patch.pointer import escape_token
+from agui_state.store.jsonutil import copy_json, json_size, utf8_len
 
 __all__ = [
     "MAX_DEPTH_CAP",

@@ -36,36 +36,22 @@ such a value path-copies it instead of mutating it in place.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from agui_state.errors import LimitExceededError, PatchError
 from agui_state.patch import format_pointer
 from agui_state.patch.apply import ABSENT, Applier
-from agui_state.patch.ops import Operation
+from agui_state.patch.ops import ParsedOp
 from agui_state.patch.pointer import StepError
 from agui_state.store.jsonutil import json_size, key_size
 from agui_state.store.limits import StoreLimits, check_depth
 
-__all__ = ["Step", "apply_sized"]
+__all__ = ["apply_sized"]
 
 
-class Step(NamedTuple):
-    """One validated operation, parsed: the fields of the engine's ``Operation``.
-
-    A tuple rather than the engine's frozen dataclass because building one
-    is several times cheaper, and every write builds one per operation.
-    """
-
-    position: int  # the operation's index in its patch ("index" would shadow tuple.index)
-    op: str
-    path: str
-    tokens: list[str]
-    from_path: str | None
-    from_tokens: list[str] | None
-    value: Any
-
-
-def apply_sized(state: Any, size: int, steps: list[Step], limits: StoreLimits) -> tuple[Any, int]:
+def apply_sized(
+    state: Any, size: int, steps: list[ParsedOp], limits: StoreLimits
+) -> tuple[Any, int]:
     """Apply ``steps`` to ``state``; return the new document and its compact JSON size.
 
     ``state`` is never mutated and shares every untouched subtree with the
@@ -102,12 +88,12 @@ class _SizedApplier(Applier):
         super().__init__(root)
         self.size = size
         self.limits = limits
-        self.step: Step | None = None
+        self.step: ParsedOp | None = None
         self.moving = False
         self.depth_error: LimitExceededError | None = None
 
-    def apply(self, step: Step) -> None:
-        """Apply one operation (the engine's ``run``, without building its ``Operation``)."""
+    def apply(self, step: ParsedOp) -> None:
+        """Apply one operation: the engine's ``run``, except that values are not claimed."""
         self.step = step
         kind = step.op
         # A moved value's size cancels out between its removal and insertion.
@@ -123,7 +109,7 @@ class _SizedApplier(Applier):
         elif kind == "remove":
             self.remove(step.tokens)
         else:
-            self.run(Operation(*step))
+            self.run(step)
 
     def on_step(self, parent: Any, key: str | int | None, old: Any, new: Any) -> None:
         if parent is None:  # a new root: the whole size (never too deep)

@@ -44,6 +44,7 @@ from agui_state.errors import (
 )
 from agui_state.ids import validate_state_id
 from agui_state.models import State, StateSnapshot, StateVersion, new_id, utcnow
+from agui_state.patch.pointer import find
 from agui_state.store.apply import (
     Applied,
     apply_prepared,
@@ -55,7 +56,7 @@ from agui_state.store.apply import (
     set_ops,
 )
 from agui_state.store.history import History
-from agui_state.store.jsonutil import copy_json, export_snapshot, export_written, lookup
+from agui_state.store.jsonutil import copy_json, export_snapshot, export_written
 from agui_state.store.limits import StoreLimits, StoreOptions, check_metadata
 from agui_state.store.loading import load
 from agui_state.store.snapshots import find_snapshot, list_snapshots, restore_source
@@ -164,7 +165,7 @@ class StateStore:
         Raises:
             InvalidPathError: Malformed pointer, or no value there.
         """
-        found, value = lookup(self._head.state, parse_path(path))
+        found, value = find(self._head.state, parse_path(path))
         if not found:
             raise InvalidPathError(path, "no value at this path")
         return copy_json(value)

@@ -29,7 +29,8 @@ from typing import Any, NamedTuple
 
 from agui_state.models import State, StateVersion
 from agui_state.patch import json_equal, parse_pointer, touched_paths
-from agui_state.store.jsonutil import copy_json, export_version, list_index, lookup
+from agui_state.patch.pointer import find, list_index
+from agui_state.store.jsonutil import copy_json, export_version
 
 __all__ = ["ErrorHandler", "Notifier", "StateChange"]
 
@@ -196,8 +197,8 @@ class Notifier:
                 touched = [parse_pointer(p) for p in touched_paths(item.version.delta)]
             if not _relevant(sub.tokens, touched):
                 continue
-            had, before = lookup(item.old, sub.tokens)
-            has, after = lookup(item.new, sub.tokens)
+            had, before = find(item.old, sub.tokens)
+            has, after = find(item.new, sub.tokens)
             if had == has and (not had or before is after or json_equal(before, after)):
                 continue
             # Internal values are immutable; StateChange copies them when read.

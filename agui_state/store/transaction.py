@@ -35,6 +35,7 @@ from agui_state.errors import (
     ValidationError,
 )
 from agui_state.models import Operation, StateVersion
+from agui_state.patch.pointer import find
 from agui_state.store.apply import (
     Applied,
     Prepared,
@@ -45,7 +46,7 @@ from agui_state.store.apply import (
     prepare_value,
     set_ops,
 )
-from agui_state.store.jsonutil import copy_json, lookup
+from agui_state.store.jsonutil import copy_json
 from agui_state.store.limits import StoreLimits
 
 __all__ = ["CommitFunction", "StoreTransaction"]
@@ -139,7 +140,7 @@ class StoreTransaction(CommitOnExit):
             TransactionError: The transaction is finished.
         """
         self._check_open()
-        found, value = lookup(self._state, parse_path(path))
+        found, value = find(self._state, parse_path(path))
         if not found:
             raise InvalidPathError(path, "no value at this path")
         return copy_json(value)

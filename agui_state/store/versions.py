@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from agui_state.errors import NotFoundError, ValidationError
-from agui_state.models import State, StateVersion
-from agui_state.store.history import History, replay
+from agui_state.models import State, StateVersion, replay
+from agui_state.store.history import History
 from agui_state.store.jsonutil import copy_json, export_version
 
 __all__ = ["check_int", "get_version", "newest_versions", "state_at"]

@@ -35,7 +35,7 @@ Contents: :mod:`~agui_state.testing.suite` (everything to star-import),
 :class:`BackendTarget`), :mod:`~agui_state.testing.helpers` (builders of
 versions and histories with known states), :mod:`~agui_state.testing.hammer`
 (several processes racing on one state), and the checks by topic:
-``states``, ``versions``, ``writes``, ``origin``.
+``states``, ``versions``, ``writes``, ``origin``, ``summaries``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ pytest.register_assert_rewrite(
     "agui_state.testing.helpers",
     "agui_state.testing.origin",
     "agui_state.testing.states",
+    "agui_state.testing.summaries",
     "agui_state.testing.versions",
     "agui_state.testing.writes",
 )

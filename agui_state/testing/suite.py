@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agui_state.testing import origin, states, versions, writes
+from agui_state.testing import origin, states, summaries, versions, writes
 from agui_state.testing.fixtures import backend, backend_factory
 
-CHECK_MODULES = (origin, states, versions, writes)
+CHECK_MODULES = (origin, states, summaries, versions, writes)
 """The modules holding the checks, grouped by topic."""
 
 _checks: dict[str, Any] = {

@@ -1,6 +1,7 @@
 """Fixtures of the data-layer tests: the backend conformance fixtures, on five kinds.
 
-``backend`` / ``backend_factory`` come from ``tests/backends/conftest.py``;
+``backend`` / ``backend_factory`` come from :mod:`agui_state.testing`, the
+storage targets from ``tests/backends/conftest.py``;
 here they are parametrized over memory, file, SQLite and the real PostgreSQL
 and Redis servers (the Redis Cluster and fsync variants test the backends,
 not the data layer). ``seeded`` writes one known history through a
@@ -12,14 +13,11 @@ from __future__ import annotations
 import pytest
 
 from agui_state.backends import StorageBackend
-from tests.backends.conftest import (  # noqa: F401  (fixtures used by name)
-    BACKEND_KINDS,
-    BackendFactory,
-    backend,
-    backend_factory,
-    backend_kind,
-    backend_target,
-)
+from agui_state.testing.fixtures import backend, backend_factory
+from tests.backends.conftest import BACKEND_KINDS, backend_kind, backend_target
+
+# The kit's fixtures and the backend tests' storage targets, used here by name.
+__all__ = ["backend", "backend_factory", "backend_kind", "backend_target"]
 from tests.jupyter._seed import Seeded, seed
 
 DATA_KINDS = ("memory", "file", "sqlite", "postgresql", "redis")
@@ -34,6 +32,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def seeded(backend: StorageBackend) -> Seeded:  # noqa: F811
+def seeded(backend: StorageBackend) -> Seeded:
     """The backend holding the known history of :func:`tests.jupyter._seed.seed`."""
     return seed(backend)

@@ -9,7 +9,7 @@ import pytest
 
 from agui_state import InvalidPathError, NotFoundError, PersistentStateStore, ValidationError
 from agui_state.jupyter import snapshots_frame, state_frame, stats_frame
-from tests.backends.conftest import BackendFactory
+from agui_state.testing import BackendFactory
 from tests.jupyter._seed import T1, T2, Seeded, fingerprint
 
 

@@ -11,7 +11,7 @@ from agui_state import NotFoundError, PersistentStateStore, StateStore, Validati
 from agui_state.jupyter import open_source
 from agui_state.jupyter import source as source_mod
 from agui_state.jupyter.source import borrow
-from tests.backends.conftest import BackendFactory
+from agui_state.testing import BackendFactory
 from tests.jupyter._seed import EMPTY, T1, T2, Seeded, fingerprint
 
 
@@ -78,6 +78,11 @@ def test_persistent_store_source(seeded: Seeded) -> None:
             other = src.writer(T1)
             assert isinstance(other, PersistentStateStore) and other.version == 11
         assert other.closed and not store.closed
+        # A persistent store lists its backend's states; other frames default to its own state.
+        from agui_state.jupyter import history_frame, states_frame
+
+        assert list(states_frame(store)["state_id"]) == [EMPTY, T1, T2]
+        assert set(history_frame(store)["state_id"]) == {T2}
 
 
 def test_store_source() -> None:

@@ -51,7 +51,6 @@ from agui_state.backends.base import (
     HeadTracker,
     StorageBackend,
     Write,
-    replay,
     validate_state_id,
 )
 from agui_state.backends.file.index import StateIndex
@@ -69,7 +68,7 @@ from agui_state.errors import (
     StorageError,
     ValidationError,
 )
-from agui_state.models import FORMAT, State, StateSnapshot, StateVersion
+from agui_state.models import FORMAT, State, StateSnapshot, StateVersion, replay
 
 __all__ = ["FileBackend"]
 

@@ -91,7 +91,6 @@ from agui_state.backends.base import (
     StorageBackend,
     Write,
     check_consecutive,
-    replay,
     validate_state_id,
 )
 from agui_state.backends.redis.codec import (
@@ -124,7 +123,7 @@ from agui_state.errors import (
     NotFoundError,
     StorageError,
 )
-from agui_state.models import State, StateSnapshot, StateVersion
+from agui_state.models import State, StateSnapshot, StateVersion, replay
 
 __all__ = ["RedisBackend"]
 
@@ -461,7 +460,7 @@ class RedisBackend(StorageBackend):
             pipe = client.pipeline(transaction=False)
             for sk in keys:
                 pipe.hmget(sk.meta, ["head", "cpv", "cp"])
-                pipe.zrange(sk.versions, 0, 0)
+                pipe.zrange(sk.versions, 0, 0, withscores=True)
                 pipe.hlen(sk.snapshots)
             return list(pipe.execute())
 
@@ -473,10 +472,14 @@ class RedisBackend(StorageBackend):
                 live.append((sk, parse_head(head, sk.meta) or 0, cpv, cp, oldest, int(snaps)))
 
         def second_pass() -> list[Any]:
+            # The tail after the checkpoint; the head version only when the
+            # tail is empty (else it is the tail's last one).
             pipe = client.pipeline(transaction=False)
             for sk, head, cpv, _, _, _ in live:
                 pipe.zrangebyscore(sk.versions, f"({int(cpv)}", head)
-                pipe.zrangebyscore(sk.versions, head, head)
+                # An empty range keeps two replies per state (and a key, for Cluster).
+                low, high = (head, head) if head <= int(cpv) else (1, 0)
+                pipe.zrangebyscore(sk.versions, low, high)
             return list(pipe.execute())
 
         more = self._conn.call(op, second_pass) if live else []
@@ -486,8 +489,12 @@ class RedisBackend(StorageBackend):
             tail = decode_versions(more[2 * i], sk.versions)
             check_consecutive(sk.state_id, cp_state.version, tail)
             doc = replay(cp_state.state, tail, sk.state_id)
-            first = decode_versions(oldest, sk.versions)
-            last = decode_versions(more[2 * i + 1], sk.versions)
+            last = tail[-1:] or decode_versions(more[2 * i + 1], sk.versions)
+            first: list[StateVersion] = []
+            if oldest:
+                raw, score = oldest[0]
+                in_tail = tail and int(score) == tail[0].number
+                first = tail[:1] if in_tail else decode_versions([raw], sk.versions)
             out.append(
                 StateSummary(
                     sk.state_id,

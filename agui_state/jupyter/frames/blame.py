@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agui_state.errors import CorruptDataError, InvalidPathError, NotFoundError
-from agui_state.jupyter.frames._pandas import build_frame, run_id_of
+from agui_state.jupyter.frames.build import build_frame, run_id_of
 from agui_state.jupyter.frames.document import leaves
 from agui_state.jupyter.ops import tokens_of
 from agui_state.jupyter.replay import apply_delta, start

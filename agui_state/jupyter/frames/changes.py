@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 from agui_state.errors import ValidationError
-from agui_state.jupyter.frames._pandas import build_frame, check_limit, run_id_of
+from agui_state.jupyter.frames.build import build_frame, check_limit, run_id_of
 from agui_state.jupyter.ops import related, tokens_of
 from agui_state.jupyter.replay import walk_where
 from agui_state.jupyter.source import StateSource, borrow

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agui_state.errors import InvalidPathError
-from agui_state.jupyter.frames._pandas import build_frame
+from agui_state.jupyter.frames.build import build_frame
 from agui_state.jupyter.ops import tokens_of
 from agui_state.jupyter.source import borrow
 from agui_state.patch import format_pointer

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from agui_state.errors import ValidationError
-from agui_state.jupyter.frames._pandas import (
+from agui_state.jupyter.frames.build import (
     build_frame,
     check_limit,
     flatten_metadata,
     run_id_of,
 )
-from agui_state.jupyter.ops import related, summarize_ops, tokens_of, touched_paths
+from agui_state.jupyter.ops import related, summarize_ops, tokens_of
 from agui_state.jupyter.source import PAGE_SIZE, StateSource, borrow
 from agui_state.models import StateVersion
 from agui_state.patch import parse_pointer
@@ -35,7 +35,7 @@ def version_row(version: StateVersion) -> dict[str, Any]:
         "run_id": run_id_of(version),
         "ops": len(version.delta),
         "summary": summarize_ops(version.delta),
-        "paths": touched_paths(version.delta),
+        "paths": _stored_paths(version.delta),
     }
     fixed = set(row)
     for key, value in flatten_metadata(version.metadata).items():
@@ -43,6 +43,23 @@ def version_row(version: StateVersion) -> dict[str, Any]:
             continue
         row[f"metadata.{key}" if key in fixed else key] = value
     return row
+
+
+def _stored_paths(delta: list[dict[str, Any]]) -> list[str]:
+    """:func:`touched_paths` of a stored delta, without re-validating it.
+
+    Stored deltas were validated when written; this is the per-row hot path.
+    """
+    out: dict[str, None] = {}
+    for op in delta:
+        name = op.get("op")
+        if name == "test":
+            continue
+        if name == "move" and isinstance(op.get("from"), str):
+            out[op["from"]] = None
+        if isinstance(op.get("path"), str):
+            out[op["path"]] = None
+    return list(out)
 
 
 def _state_ids(src: StateSource, state_id: str | None) -> list[str]:
@@ -54,7 +71,7 @@ def _state_ids(src: StateSource, state_id: str | None) -> list[str]:
 
 
 def _touches(version: StateVersion, tokens: list[str]) -> bool:
-    return any(related(parse_pointer(p), tokens) for p in touched_paths(version.delta))
+    return any(related(parse_pointer(p), tokens) for p in _stored_paths(version.delta))
 
 
 def history_frame(

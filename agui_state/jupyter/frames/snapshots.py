@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agui_state.errors import ValidationError
-from agui_state.jupyter.frames._pandas import build_frame, flatten_metadata
+from agui_state.jupyter.frames.build import build_frame, flatten_metadata
 from agui_state.jupyter.source import borrow, document_bytes
 
 __all__ = ["SNAPSHOT_COLUMNS", "snapshots_frame", "stats_frame"]

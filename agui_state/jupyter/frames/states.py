@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agui_state.jupyter.frames._pandas import build_frame, check_limit
+from agui_state.jupyter.frames.build import build_frame, check_limit
 from agui_state.jupyter.source import StateSummary, borrow
 
 __all__ = ["STATES_COLUMNS", "state_row", "states_frame"]
@@ -43,6 +43,9 @@ def states_frame(source: Any, *, prefix: str | None = None, limit: int | None = 
 
     Args:
         source: A storage URL, backend, persistent store, store or StateSource.
+            A persistent store lists every state of its backend (the other
+            frames default to the store's own state); a :class:`StateStore`
+            lists its one state.
         prefix: Only states whose id starts with this.
         limit: At most this many states (``None``: all).
 

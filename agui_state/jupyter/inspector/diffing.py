@@ -70,6 +70,16 @@ def _diff(old: Any, new: Any, path: str, label: str, rows: _Rows) -> None:
                 rows.add("add", sub, sub_label, None, value)
         return
     if isinstance(old, list) and isinstance(new, list):
+        if len(old) == len(new):
+            # Consecutive versions share most items: compare only the ones
+            # that differ by identity, when none of them changed its id.
+            changed = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a is not b]
+            if all(_same_id(old[i], new[i]) for i in changed):
+                for i in changed:
+                    _diff(
+                        old[i], new[i], pointer_join(path, i), _item_label(label, i, new[i]), rows
+                    )
+                return
         old_ids, new_ids = _ids(old), _ids(new)
         if old_ids is not None and new_ids is not None:
             _diff_by_id(old, new, old_ids, new_ids, path, label, rows)
@@ -78,6 +88,20 @@ def _diff(old: Any, new: Any, path: str, label: str, rows: _Rows) -> None:
         return
     if not json_equal(old, new):
         rows.add("replace", path, label or "/", old, new)
+
+
+def _same_id(a: Any, b: Any) -> bool:
+    """Whether two items at one index are the same item: equal ids, or no ids at all."""
+    a_id = a.get("id") if isinstance(a, dict) else None
+    b_id = b.get("id") if isinstance(b, dict) else None
+    return a_id == b_id
+
+
+def _item_label(label: str, index: int, item: Any) -> str:
+    key = item.get("id") if isinstance(item, dict) else None
+    if isinstance(key, (str, int)) and not isinstance(key, bool):
+        return f"{label}[id={key}]"
+    return pointer_join(label, index)
 
 
 def _ids(items: list[Any]) -> list[Any] | None:

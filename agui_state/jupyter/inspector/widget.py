@@ -11,7 +11,6 @@ readable message shown in the widget, never a traceback in the browser.
 
 from __future__ import annotations
 
-import html
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,10 +18,10 @@ from importlib import resources
 from typing import Any
 
 from agui_state import StateError, ValidationError
+from agui_state.jupyter.inspector.fallback import static_html, text_repr
 from agui_state.jupyter.inspector.log import LOG_PAGE, LogFilter
 from agui_state.jupyter.inspector.reader import Reader
 from agui_state.jupyter.inspector.session import TABS, Inspection
-from agui_state.jupyter.inspector.values import preview
 
 try:
     import anywidget
@@ -97,6 +96,7 @@ class StateInspector(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self._live_lock = threading.Lock()
         self._live_timer: threading.Timer | None = None
+        self._closed = False
         super().__init__(**kwargs)
         try:
             with self._quiet():
@@ -429,6 +429,8 @@ class StateInspector(anywidget.AnyWidget):
 
         def update() -> None:
             m = self._model
+            if self._closed:
+                return  # closed while this update waited for the lock
             if m.state_id is not None and m.refresh_head():
                 self._push_selection()
                 self.states = m.states()
@@ -444,15 +446,25 @@ class StateInspector(anywidget.AnyWidget):
         stop = threading.Event()
         self._poll_stop = stop
 
+        def tick() -> None:
+            # Checked under the lock: a refresh waiting for it when polling
+            # was turned off (or the widget closed) does nothing.
+            if not stop.is_set():
+                self._cmd_refresh()
+
         def loop() -> None:
             while not stop.wait(max(seconds, 0.5)):
-                self._guard(lambda: self._cmd_refresh())
+                self._guard(tick)
 
         threading.Thread(target=loop, name="agui-state-inspector-poll", daemon=True).start()
 
     def close(self) -> None:
         """Stop live updates and polling, close a backend opened from a URL, close the widget."""
         # Also reached from Widget.__del__ on an instance whose __init__ failed.
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            with lock:
+                self._closed = True
         if getattr(self, "_unsubscribe", None) is not None:
             self._unsubscribe()  # type: ignore[misc]
             self._unsubscribe = None
@@ -469,48 +481,12 @@ class StateInspector(anywidget.AnyWidget):
 
     # ------------------------------------------------------------- display
     def __repr__(self) -> str:
-        m = getattr(self, "_model", None)
-        if m is None:
-            return "StateInspector(unopened)"
-        return (
-            f"StateInspector(source={m.reader.kind!r}, state_id={m.state_id!r}, "
-            f"version={m.version}, head={m.head})"
-        )
-
-    def _repr_html_fallback(self) -> str:
-        """A static, escaped summary for renderers without a kernel (nbconvert, GitHub)."""
-        m = self._model
-        esc = html.escape
-        parts = [
-            '<div class="agui-inspector-static">',
-            f"<p><strong>State inspector</strong> on {esc(m.reader.kind)}: "
-            f"{esc(m.reader.label)}</p>",
-        ]
-        if m.state_id is None:
-            parts.append("<p>No state selected.</p></div>")
-            return "".join(parts)
-        parts.append(
-            f"<p>state <code>{esc(m.state_id)}</code>, version {m.version} of {m.head}</p>"
-        )
-        lines = self.log.get("items", [])[:10]
-        if lines:
-            parts.append("<table><tr><th>version</th><th>time</th><th>run</th><th>change</th></tr>")
-            for line in lines:
-                cells = (line["number"], line["time"], line["run_id"], line["summary"])
-                parts.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
-            parts.append("</table>")
-        try:
-            doc = preview(m.document(m.version), 1500)
-        except StateError:
-            doc = "(document not readable)"
-        parts.append(f"<details><summary>document</summary><pre>{esc(doc)}</pre></details>")
-        parts.append("</div>")
-        return "".join(parts)
+        return text_repr(getattr(self, "_model", None))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         data: dict[str, Any] = {
             "text/plain": repr(self),
-            "text/html": self._repr_html_fallback(),
+            "text/html": static_html(self._model, self.log.get("items", [])),
         }
         if self._view_name is not None and self.comm is not None:
             data[WIDGET_MIME] = {"version_major": 2, "version_minor": 1, "model_id": self.model_id}

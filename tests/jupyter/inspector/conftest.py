@@ -10,8 +10,6 @@ from urllib.parse import quote
 
 import pytest
 
-pytest.importorskip("anywidget", reason="the inspector needs the jupyter extra")
-
 from agui_state import PersistentStateStore, StorageBackend, create_backend
 
 XSS = "<img src=x onerror=alert(1)>"

@@ -140,3 +140,21 @@ def test_time_travel_matches_the_backend_at_every_version(tmp_path: Path) -> Non
         )
     finally:
         backend.close()
+
+
+def test_diff_of_same_length_lists_compares_only_changed_items() -> None:
+    shared = [{"id": f"m{i}", "n": i} for i in range(1000)]
+    new = list(shared)
+    new[500] = {"id": "m500", "n": -1}
+    rows, _ = diff_rows({"messages": shared}, {"messages": new})
+    assert [(r["path"], r["label"], r["old"], r["new"]) for r in rows] == [
+        ("/messages/500/n", "/messages[id=m500]/n", "500", "-1")
+    ]
+    # An item replaced by another id at the same index: matched by id instead.
+    moved = list(shared)
+    moved[3] = {"id": "new", "n": 3}
+    rows, _ = diff_rows({"messages": shared}, {"messages": moved})
+    assert [(r["op"], r["label"]) for r in rows] == [
+        ("remove", "/messages[id=m3]"),
+        ("add", "/messages[id=new]"),
+    ]

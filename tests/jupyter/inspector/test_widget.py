@@ -361,3 +361,21 @@ def test_log_pages_through_a_longer_history(file_url: str) -> None:
         assert w.log["items"][0]["number"] == 120
     finally:
         backend.close()
+
+
+def test_states_pane_pages_through_many_states(file_url: str) -> None:
+    backend = create_backend(file_url)
+    try:
+        for i in range(120):
+            backend.set_state(f"s-{i:03d}", {"i": i})
+        w = StateInspector(backend)
+        assert w.state_id == "s-000"
+        assert len(w.states["items"]) == 50 and w.states["has_more"]
+        w.command("states_page", page=2)
+        assert [s["state_id"] for s in w.states["items"]][:1] == ["s-100"]
+        assert len(w.states["items"]) == 20 and not w.states["has_more"]
+        w.state_filter = "-11"
+        assert [s["state_id"] for s in w.states["items"]] == [f"s-11{i}" for i in range(10)]
+        assert w.states["page"] == 0
+    finally:
+        backend.close()

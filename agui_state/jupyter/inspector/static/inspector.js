@@ -23,7 +23,7 @@
 //   log-run-filter     version log: run id filter input
 //   hide-path-input    version log: add a noisy path to hide (Enter)
 //   hidden-path        one hidden path chip (click to show again)
-//   log-row            one version log line (data-version)
+//   log-row            one version log line (data-version); shift+click diffs it to the selected one
 //   log-newest / log-newer / log-selected / log-older   log page buttons
 //   version-slider     time travel slider
 //   step-first / step-back / step-forward / step-last   step buttons
@@ -40,6 +40,7 @@
 //   diff-parent-button Diff tab: back to "vs parent"
 //   diff-row           one diff row (data-op, data-path); diff-old / diff-new cells
 //   patch-row          one operation of the Patch tab;  patch-metadata
+//   patch-hide         per operation: hide versions touching only its path in the log
 //   snapshot-row       one snapshot (data-snapshot-id)
 //   snapshot-inspect / snapshot-diff-head / snapshot-diff-selected   per row
 //   restore-button     restore a snapshot (asks for confirmation)
@@ -335,7 +336,14 @@ function render({ model, el }) {
           {
             testid: "log-row", "data-version": line.number,
             cls: line.number === version ? "agui-selected" : "",
-            onclick: () => set("version", line.number),
+            title: "click: select · shift+click: diff from this version to the selected one",
+            onclick: (ev) => {
+              if (ev.shiftKey) {
+                send("diff", { a: line.number, b: model.get("version") });
+              } else {
+                set("version", line.number);
+              }
+            },
           },
           h("span", { cls: "agui-num", text: `#${line.number}` }),
           h("span", { cls: "agui-muted", text: ` ${line.time}` }),
@@ -448,7 +456,9 @@ function render({ model, el }) {
       h("tr", {}, h("th", { text: "op" }), h("th", { text: "path" }), h("th", { text: "from" }), h("th", { text: "value" })));
     for (const op of view.ops || []) {
       table.append(h("tr", { testid: "patch-row" },
-        h("td", { text: op.op }), h("td", { cls: "agui-path", text: op.path }),
+        h("td", { text: op.op }),
+        h("td", { cls: "agui-path" }, op.path,
+          h("button", { testid: "patch-hide", cls: "agui-link", text: "hide in log", title: "hide versions touching only this path", onclick: () => send("hide_path", { path: op.path }) })),
         h("td", { cls: "agui-path", text: op.from }), h("td", { text: op.value })));
     }
     tabBody.append(table);
