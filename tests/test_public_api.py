@@ -44,3 +44,23 @@ def test_public_classes_have_docstrings() -> None:
         obj = getattr(agui_state, name)
         if isinstance(obj, type) or callable(obj):
             assert obj.__doc__ and obj.__doc__.strip(), f"{name} has no docstring"
+
+
+def test_import_paths_survive_the_restructure() -> None:
+    # The subpackages re-export their classes: these paths are documented.
+    from agui_state.backends.file import FileBackend
+    from agui_state.backends.redis import RedisBackend
+    from agui_state.backends.sql import SQLBackend
+    from agui_state.migration import ImportReport, MigrationReport
+    from agui_state.persistent import PersistentStateStore, PersistentTransaction
+    from agui_state.store import StateStore, StoreLimits, StoreOptions, StoreTransaction
+
+    assert FileBackend.backend_type == "file"
+    assert SQLBackend.__module__ == "agui_state.backends.sql.backend"
+    assert RedisBackend.__module__ == "agui_state.backends.redis.backend"
+    assert PersistentStateStore is agui_state.PersistentStateStore
+    assert PersistentTransaction is agui_state.PersistentTransaction
+    assert StateStore is agui_state.StateStore
+    assert StoreTransaction is agui_state.StoreTransaction
+    assert (StoreLimits, StoreOptions) == (agui_state.StoreLimits, agui_state.StoreOptions)
+    assert ImportReport.__module__ == MigrationReport.__module__ == "agui_state.migration.transfer"

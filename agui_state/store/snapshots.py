@@ -1,49 +1,72 @@
-"""The snapshot read side of :class:`~agui_state.store.StateStore`.
+"""The snapshots of a :class:`~agui_state.store.StateStore`, and resolving a restore.
 
-Internal module of the store layer: listing and looking up snapshots, and
-resolving the argument of ``restore_snapshot`` before the write starts. The
-store's snapshot dict is replaced as a whole by ``load_history``, so the
-readers take a getter and call it under the lock, exactly as the store did.
-Creating a snapshot and the restore write itself stay in the store: they
-need its write lock and head.
+Internal module of the store layer. :class:`SnapshotShelf` owns the store's
+snapshots by id: readers copy them out under the lock it shares with the
+store's history (a publish changes both together); the store keeps a new
+snapshot through it and swaps the whole content in ``load_history``.
+:func:`restore_source` resolves the argument of ``restore_snapshot`` before
+the write starts. Creating a snapshot and the restore write itself stay in
+the store: they need its write lock and head.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from agui_state.errors import NotFoundError, ValidationError
 from agui_state.models import State, StateSnapshot
 from agui_state.store.jsonutil import copy_json, export_snapshot
 from agui_state.store.limits import StoreLimits, check_state
 
-__all__ = ["find_snapshot", "list_snapshots", "restore_source"]
-
-Snapshots = Callable[[], dict[str, StateSnapshot]]
+__all__ = ["SnapshotShelf", "restore_source"]
 
 
-def list_snapshots(lock: threading.Lock, snapshots: Snapshots) -> list[StateSnapshot]:
-    """Return copies of every snapshot, ordered by (version, timestamp, id)."""
-    with lock:
-        found = list(snapshots().values())
-    found.sort(key=lambda s: (s.version, s.timestamp, s.id))
-    return [export_snapshot(s) for s in found]
+class SnapshotShelf:
+    """The snapshots of one state, by id.
 
-
-def find_snapshot(
-    lock: threading.Lock, snapshots: Snapshots, state_id: str, snapshot_id: str
-) -> StateSnapshot:
-    """Return a copy of one snapshot.
-
-    Raises:
-        NotFoundError: No snapshot with this id.
+    Args:
+        state_id: The state (for error messages).
+        lock: The store's history lock: readers take it; :meth:`replace_all`
+            expects the caller to hold it (the store swaps snapshots, history
+            and head in one step).
     """
-    with lock:
-        found = snapshots().get(snapshot_id) if isinstance(snapshot_id, str) else None
-    if found is None:
-        raise NotFoundError("snapshot", state_id, str(snapshot_id))
-    return export_snapshot(found)
+
+    def __init__(self, state_id: str, lock: threading.Lock) -> None:
+        self._state_id = state_id
+        self._lock = lock
+        self._items: dict[str, StateSnapshot] = {}
+
+    def keep(self, snapshot: StateSnapshot) -> None:
+        """Keep ``snapshot`` (same id: replaced); it must be private to the store."""
+        with self._lock:
+            self._items[snapshot.id] = snapshot
+
+    def replace_all(self, snapshots: dict[str, StateSnapshot]) -> None:
+        """Replace every snapshot (the caller holds the lock)."""
+        self._items = snapshots
+
+    def stored(self, snapshot_id: str) -> StateSnapshot | None:
+        """The kept snapshot itself (not a copy: for the store's writers), or None."""
+        return self._items.get(snapshot_id)
+
+    def listed(self) -> list[StateSnapshot]:
+        """Return copies of every snapshot, ordered by (version, timestamp, id)."""
+        with self._lock:
+            found = list(self._items.values())
+        found.sort(key=lambda s: (s.version, s.timestamp, s.id))
+        return [export_snapshot(s) for s in found]
+
+    def find(self, snapshot_id: str) -> StateSnapshot:
+        """Return a copy of one snapshot.
+
+        Raises:
+            NotFoundError: No snapshot with this id.
+        """
+        with self._lock:
+            found = self._items.get(snapshot_id) if isinstance(snapshot_id, str) else None
+        if found is None:
+            raise NotFoundError("snapshot", self._state_id, str(snapshot_id))
+        return export_snapshot(found)
 
 
 def restore_source(

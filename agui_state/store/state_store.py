@@ -59,7 +59,7 @@ from agui_state.store.history import History
 from agui_state.store.jsonutil import copy_json, export_snapshot, export_written
 from agui_state.store.limits import StoreLimits, StoreOptions, check_metadata
 from agui_state.store.loading import load
-from agui_state.store.snapshots import find_snapshot, list_snapshots, restore_source
+from agui_state.store.snapshots import SnapshotShelf, restore_source
 from agui_state.store.subscriptions import ErrorHandler, Notifier, StateChange
 from agui_state.store.transaction import StoreTransaction
 from agui_state.store.versionid import new_version_id
@@ -130,7 +130,7 @@ class StateStore:
         self._writing = False  # guards against writes from inside a hook
         self._history_lock = threading.Lock()  # history/snapshot readers vs publish
         self._history = History(state_id, options.checkpoint_interval, options.max_history)
-        self._snapshots: dict[str, StateSnapshot] = {}
+        self._snapshots = SnapshotShelf(self._state_id, self._history_lock)
         self._head = _Head({}, 0, None, _EMPTY_SIZE, 0)
         self._notifier = Notifier(self._log)
 
@@ -378,14 +378,12 @@ class StateStore:
             )
             if self._on_snapshot is not None:
                 self._on_snapshot(snapshot)
-            with self._history_lock:
-                self._snapshots[snapshot.id] = snapshot
+            self._snapshots.keep(snapshot)
         return export_snapshot(snapshot)
 
     def snapshots(self) -> list[StateSnapshot]:
         """Return every snapshot, ordered by (version, timestamp, id)."""
-        # A getter, not the dict: load_history swaps the dict, read it under the lock.
-        return list_snapshots(self._history_lock, lambda: self._snapshots)
+        return self._snapshots.listed()
 
     def get_snapshot(self, snapshot_id: str) -> StateSnapshot:
         """Return one snapshot.
@@ -393,9 +391,7 @@ class StateStore:
         Raises:
             NotFoundError: No snapshot with this id.
         """
-        return find_snapshot(
-            self._history_lock, lambda: self._snapshots, self._state_id, snapshot_id
-        )
+        return self._snapshots.find(snapshot_id)
 
     def restore_snapshot(
         self, snapshot: StateSnapshot | str, *, metadata: dict[str, Any] | None = None
@@ -421,7 +417,7 @@ class StateStore:
         meta["restored_snapshot"] = snapshot_id
 
         def build(head: _Head) -> Applied:
-            kept = self._snapshots.get(snapshot_id)
+            kept = self._snapshots.stored(snapshot_id)
             target = kept.state if kept is not None else given
             if target is None:
                 raise NotFoundError("snapshot", self._state_id, snapshot_id)
@@ -504,7 +500,7 @@ class StateStore:
         with self._exclusive():
             with self._history_lock:
                 self._history.reset(loaded.base_number, loaded.base_state, loaded.versions)
-                self._snapshots = loaded.snapshots
+                self._snapshots.replace_all(loaded.snapshots)
                 self._head = _Head(
                     loaded.state, loaded.head, loaded.head_id, loaded.size, self._head.epoch + 1
                 )

@@ -87,8 +87,8 @@ class ConnectionRegistry:
         except BaseException:
             backend.close()
             raise
-        if label in self._connections:
-            self._connections.pop(label).backend.close()
+        if label in self._connections:  # replaced in place: the listing keeps its order
+            self._connections[label].backend.close()
         conn = Connection(label, redact_url(url), config.type, backend, sid)
         self._connections[label] = conn
         self._current = label

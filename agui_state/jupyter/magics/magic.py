@@ -35,12 +35,12 @@ from agui_state.jupyter.magics.session import Session
 
 __all__ = ["StateMagic"]
 
-_URL_PASSWORD = re.compile(r"://[^/\s@:]*:([^/\s@]+)@")
+_URL_PASSWORD = re.compile(r"://[^/\s@:]*:([^/\s@]+)@|[?&]password=([^&\s]+)", re.IGNORECASE)
 
 
 def _secrets(text: str) -> set[str]:
     """Passwords of the URLs written in a command line (never echoed back)."""
-    return {m.group(1) for m in _URL_PASSWORD.finditer(text)}
+    return {m.group(1) or m.group(2) for m in _URL_PASSWORD.finditer(text)}
 
 
 @magics_class
@@ -86,14 +86,28 @@ class StateMagic(Magics):
     @no_var_expand
     @line_cell_magic
     def state(self, line: str, cell: str | None = None) -> Any:
-        """Run one ``%state`` subcommand (``%state`` alone lists them)."""
+        """Run one ``%state`` subcommand: ``%state`` alone lists them.
+
+        ``%state SUBCOMMAND --help`` explains one; ``%%state patch`` takes a
+        JSON Patch as its cell body. ``{name}`` inserts a notebook variable,
+        ``{{`` is a literal brace, ``$`` is never expanded.
+        """
         ns = self.shell.user_ns if self.shell is not None else {}
         try:
             line = expand(line, ns)
             body = expand(cell, ns) if cell is not None else None
         except UndefinedNameError as exc:
             raise UsageError(str(exc)) from None
-        command = parse(line)
+        secrets = _secrets(line)
+        try:
+            command = parse(line)
+        except UsageError as exc:
+            text = str(exc)
+            if not any(s in text for s in secrets):
+                raise
+            for secret in secrets:
+                text = text.replace(secret, "***")
+            raise UsageError(text) from None
         if command is None:
             return None
         if command.name == "patch":
@@ -105,7 +119,7 @@ class StateMagic(Magics):
         except MagicStateError:
             raise
         except StateError as exc:
-            raise MagicStateError(exc, command.name, _secrets(line)) from exc
+            raise MagicStateError(exc, command.name, secrets) from exc
 
     def close_all(self) -> None:
         """Close every connection (on extension unload)."""

@@ -264,15 +264,15 @@ def split_raw_tail(rest: str) -> list[str]:
         except ValueError as exc:
             raise UsageError(f"{parser_for('set').format_usage().strip()}\n{exc}") from None
         text = text[match.end() :].lstrip()
-        tokens.append(token)
         if expect_value:
             expect_value = False
         elif token in _SET_VALUE_OPTIONS:
             expect_value = True
         elif not token.startswith("-"):
-            if text:
-                tokens.append(text)  # the JSON value, verbatim
+            # "--": a JSON value such as -1e3 must not be taken for an option.
+            tokens += ["--", token, text] if text else ["--", token]
             break
+        tokens.append(token)
     return tokens
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agui_state.errors import InvalidPathError
 from agui_state.models import Operation
 
 __all__ = ["Preview", "Renderer", "is_frame"]
@@ -97,7 +98,7 @@ class Preview:
             path = str(op.get("path", ""))
             try:
                 old = _short(resolve(self.old, path))
-            except Exception:  # the path does not exist before the op: an add
+            except InvalidPathError:  # nothing there before the op: an add
                 old = ""
             new = _short(op["value"]) if "value" in op else ""
             rows.append((str(op.get("op", "")), path, old, new))

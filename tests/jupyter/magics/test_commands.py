@@ -64,6 +64,14 @@ def test_connect_same_kind_twice_gets_a_new_name(ip: Shell, tmp_path: Path) -> N
     ip.run(f"%state connect sqlite:///{tmp_path / 'a.db'}")
     ip.run(f"%state connect sqlite:///{tmp_path / 'b.db'}")
     assert [c.name for c in ip.magic.connections] == ["sqlite", "sqlite2"]
+    first = ip.magic.connections.get("sqlite").backend
+    ip.run(f"%state connect sqlite:///{tmp_path / 'c.db'} --as sqlite --state s")
+    assert [c.name for c in ip.magic.connections] == ["sqlite", "sqlite2"]
+    replaced = ip.magic.connections.get("sqlite")
+    assert replaced.url.endswith("c.db") and replaced.state_id == "s"
+    assert replaced.backend is not first
+    with pytest.raises(Exception, match="closed"):
+        first.ping()  # the replaced connection's backend was closed
 
 
 def test_default_url_from_environment(
@@ -348,7 +356,9 @@ def test_migrate_dry_run_then_real_then_again(
     assert summary[["state_id", "destination_head", "copied", "action"]].values.tolist() == [
         ["t1", 3, 3, "copied"]
     ]
-    assert "1 snapshot(s) copied; verified: True" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "1 snapshot(s) copied; verified: True" in captured.out
+    assert "versions" not in captured.err  # %config StateMagic.progress = False: no bar
     again = ip.run(f"%state migrate {file_url} dest")
     assert again[["state_id", "copied", "action"]].values.tolist() == [
         ["t1", 0, "up to date"],
@@ -451,3 +461,62 @@ def test_notebook_progress_bar_has_a_stable_text_form(
         assert update is None  # nothing to copy: no bar
     with progress_bar(False, notebook=True, total=5) as update:
         assert update is None
+
+
+@pytest.mark.parametrize(
+    ("line", "error", "fragment"),
+    [
+        ('use ""', "ValidationError", "invalid state_id: must not be empty"),
+        ("delete /cart/nothing", "InvalidPathError", "'/cart/nothing'"),
+        ("set /x NaN", "ValidationError", "invalid /x"),
+        ("set /cart/items/9 1", "InvalidPathError", "'/cart/items/9'"),
+        ("get /cart/total/x", "InvalidPathError", "'/cart/total/x'"),
+        ("diff 1 99", "NotFoundError", "99"),
+        ("changes cart", "InvalidPathError", "'cart'"),
+        ("blame /nothing", "InvalidPathError", "'/nothing'"),
+        ("history --path nope", "InvalidPathError", "'nope'"),
+        ("migrate nosuch://x file:///tmp/y", "ConfigError", "nosuch"),
+    ],
+)
+def test_error_paths_are_one_line(
+    ip: Shell, file_url: str, line: str, error: str, fragment: str
+) -> None:
+    _seed(ip, file_url)
+    before = _head(file_url)
+    with pytest.raises(MagicStateError) as info:
+        ip.run(f"%state {line}")
+    name = line.split()[0]
+    assert str(info.value).startswith(f"%state {name}: {error}: ")
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+    assert _head(file_url) == before  # nothing was written
+
+
+def test_export_to_a_missing_folder_is_usage_error(
+    ip: Shell, file_url: str, tmp_path: Path
+) -> None:
+    _seed(ip, file_url)
+    with pytest.raises(UsageError, match="cannot write"):
+        ip.run(f"%state export {tmp_path / 'no' / 'such' / 'dump.json'}")
+    assert not (tmp_path / "no").exists()
+
+
+def test_password_in_usage_errors_is_hidden(ip: Shell) -> None:
+    with pytest.raises(UsageError) as info:
+        ip.run('%state migrate redis://:sw0rdfish@127.0.0.1:1/0 "unclosed')
+    assert "sw0rdfish" not in str(info.value)
+    with pytest.raises(MagicStateError) as err:
+        ip.run("%state connect redis://127.0.0.1:1/0?password=sw0rdfish&connect_timeout=0.5")
+    assert "sw0rdfish" not in str(err.value)
+
+
+def test_previews_show_state_content_escaped(ip: Shell, file_url: str) -> None:
+    ip.run(f"%state connect {file_url}")
+    ip.run('%state set /note "<b>bold</b>"')
+    preview = ip.run(
+        "%%state patch --dry-run\n"
+        '[{"op": "replace", "path": "/note", "value": "<script>x</script>"}]'
+    )
+    page = preview._repr_html_()
+    assert "<script>" not in page and "<b>bold" not in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page and "&lt;b&gt;bold" in page

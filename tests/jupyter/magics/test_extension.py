@@ -27,6 +27,17 @@ def test_import_agui_state_stays_light() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+def test_load_ext_imports_no_pandas_or_widgets() -> None:
+    code = (
+        "import sys; from IPython.core.interactiveshell import InteractiveShell; "
+        "InteractiveShell.instance().run_line_magic('load_ext', 'agui_state'); "
+        "assert 'state' in InteractiveShell.instance().magics_manager.magics['line']; "
+        "heavy = [m for m in ('pandas', 'tqdm', 'anywidget', 'ipywidgets') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
 def test_config_lists_the_options(ip: Shell, capsys: pytest.CaptureFixture[str]) -> None:
     ip.run("%config StateMagic")
     out = capsys.readouterr().out

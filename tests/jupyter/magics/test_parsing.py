@@ -98,6 +98,8 @@ def test_set_takes_the_rest_of_the_line_verbatim() -> None:
     assert cmd.args.pointer == "/a b"
     assert cmd.args.value == '{"x": "two  spaces", "y": [1, 2]}'
     assert parse_meta(cmd.args.meta, cmd.args.run_id) == {"who": "a b", "run_id": "r1"}
+    negative = parse("set /n -1e3")
+    assert negative is not None and negative.args.value == "-1e3"
 
 
 def test_meta_values_are_json_when_they_parse() -> None:
