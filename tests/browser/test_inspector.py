@@ -168,6 +168,29 @@ def test_clicking_a_version_shows_its_change_in_the_diff_tab(
     nb.screenshot_of(widget, "diff-version-5")
 
 
+def test_shift_click_diffs_two_versions(run_shared: RunShared, seeded: Seeded) -> None:
+    from playwright.sync_api import expect
+
+    nb, widget = open_inspector(run_shared, seeded)
+    widget.locator('[data-testid="log-row"][data-version="5"]').click()
+    expect(widget.get_by_test_id("version-label")).to_have_text(f"version 5 of {seeded.head}")
+    widget.locator('[data-testid="log-row"][data-version="2"]').click(modifiers=["Shift"])
+
+    rows = widget.get_by_test_id("diff-row")  # the Diff tab opens on versions 2 -> 5
+    expect(rows).to_have_count(4)
+    expect(widget.get_by_test_id("diff-from-input")).to_have_value("2")
+    paths = rows.evaluate_all("rows => rows.map(r => r.dataset.path)")
+    assert sorted(paths) == ["/cart/total", "/note", "/notes", "/user"]
+    total = widget.locator('[data-testid="diff-row"][data-path="/cart/total"]')
+    expect(total.get_by_test_id("diff-old")).to_have_text("7")
+    expect(total.get_by_test_id("diff-new")).to_have_text("6.3")
+    nb.screenshot_of(widget, "diff-2-to-5")
+
+    widget.get_by_test_id("diff-parent-button").click()  # back to "vs parent"
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-path", "/user")
+
+
 def test_log_filters_shrink_the_log(run_shared: RunShared, seeded: Seeded) -> None:
     from playwright.sync_api import expect
 
