@@ -508,6 +508,57 @@ def test_conflict_after_retry_is_still_a_conflict(
     assert_history(backend, "a", [rival])
 
 
+def test_retried_longer_batch_is_not_acknowledged_by_its_stored_prefix(
+    make_backend: MakeBackend, dialect: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What an asynchronous store's writer does after a lost acknowledgement:
+    # versions 2..3 were committed but the writer never heard so, and it
+    # retries them with the versions queued since, as one batch 2..5. That
+    # batch's first attempt fails before taking effect; its retry finds the
+    # head moved and version 2 stored with our id. Only 2..3 are stored, so
+    # the batch must be reported as a conflict (the writer then settles the
+    # stored prefix and writes the rest), never acknowledged whole.
+    backend = make_backend(max_retries=1)
+    backend.save_version("a", make_version("a", 1))
+    batch = [
+        make_version("a", n, [{"op": "add", "path": f"/v{n}", "value": n}]) for n in range(2, 6)
+    ]
+    other = make_backend()  # the earlier attempt, on another connection
+
+    def earlier_attempt_lands() -> None:
+        with other.begin_transaction() as tx:
+            for version in batch[:2]:
+                tx.save_version("a", version)
+
+    if dialect == "postgresql":
+        state = _fail_statements(monkeypatch, "before", 1, meanwhile=earlier_attempt_lands)
+    else:
+        original_commit = backend._engine.dialect.do_commit
+        state = _fail_commits(backend, dialect, "before", times=1)
+        failing_commit = backend._engine.dialect.do_commit
+
+        def commit_fails_then_prefix_lands(dbapi_connection: Any) -> None:
+            backend._engine.dialect.do_commit = original_commit  # type: ignore[method-assign]
+            try:
+                failing_commit(dbapi_connection)
+            finally:
+                dbapi_connection.rollback()  # release the write lock for the other writer
+                earlier_attempt_lands()
+
+        backend._engine.dialect.do_commit = commit_fails_then_prefix_lands  # type: ignore[method-assign]
+    with pytest.raises(ConflictError), backend.begin_transaction() as tx:
+        for version in batch:
+            tx.save_version("a", version)
+    assert state["left"] == 0
+    assert backend.head_version("a") == 3
+    assert_history(backend, "a", batch[:2])
+    # The rest goes in on top of the stored prefix, as the writer then does.
+    with backend.begin_transaction() as tx:
+        for version in batch[2:]:
+            tx.save_version("a", version)
+    assert_history(backend, "a", batch)
+
+
 # ------------------------------------------------------------ processes
 @pytest.mark.slow
 def test_two_processes_hammer_one_state(

@@ -228,11 +228,22 @@ class SQLBackend(TransactionRunner, StorageBackend):
             raise
 
     def _batch_stored(self, steps: Sequence[writes_mod.Step]) -> bool:
-        run = writes_mod.first_version(steps)
-        if run is None:
+        """Whether every version run of the batch is stored with its ids.
+
+        The first *and* last version of each run are checked: a writer that
+        lost the acknowledgement of ``5..12`` retries with a longer batch
+        ``5..20``; version 5 is then stored with our id, yet 13..20 are not,
+        and acknowledging the batch from its first version would lose them.
+        """
+        runs = [step for step in steps if isinstance(step, writes_mod.VersionRun)]
+        if not runs:
             return False
-        found = self.read_version(run.state_id, run.first, None)
-        return found is not None and found.id == run.first_id
+        for run in runs:
+            for number, version_id in ((run.first, run.first_id), (run.last, run.rows[-1][2])):
+                found = self.read_version(run.state_id, number, None)
+                if found is None or found.id != version_id:
+                    return False
+        return True
 
     def delete_state(self, state_id: str) -> None:
         validate_state_id(state_id)

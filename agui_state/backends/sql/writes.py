@@ -65,7 +65,6 @@ __all__ = [
     "VersionRun",
     "WriteSQL",
     "duplicate_version",
-    "first_version",
     "prepare",
 ]
 
@@ -180,14 +179,6 @@ def prepare(writes: Sequence[Write]) -> list[Step]:
                 )
             )
     return steps
-
-
-def first_version(steps: Sequence[Step]) -> VersionRun | None:
-    """The first version run of a batch: proof of commit when it is stored."""
-    for step in steps:
-        if isinstance(step, VersionRun):
-            return step
-    return None
 
 
 @dataclass(frozen=True, slots=True)
