@@ -23,10 +23,26 @@ after each structural change with the container, key, old and new value.
 Atomicity comes for free: the input is never modified, so a failing
 operation just abandons the partial copies and the caller still holds the
 unchanged document.
+
+**In place, when nobody else can see it** (``Applier(root, in_place=True)``).
+Path copying costs O(width) per container on the path: appending to a
+100,000-element list copies 100,000 pointers. A caller that holds the only
+reference to ``root`` (the store, to its current document) may ask the
+applier to write into the existing containers instead, for each container
+on the path that no one else references: the root, then every child whose
+reference count shows that only its (in-place) parent holds it. CPython's
+reference count is exact, so a container shared with an older version, a
+snapshot, a checkpoint, a delta, a transaction or a reader's local variable
+is never written: it is path-copied as usual. Every in-place change is
+logged, and :meth:`Applier.undo` reverts them exactly (order of object keys
+included), so the caller keeps atomicity by undoing when the patch, or
+anything after it, fails. Without reference counts (another Python, or a
+build without the GIL), ``in_place`` is ignored.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from agui_state.errors import PatchError, short_repr
@@ -88,23 +104,55 @@ ABSENT: Any = _Absent()
 """The old value :meth:`Applier.on_step` gets for an insertion, the new one for a removal."""
 
 
+def _child_refs() -> int:
+    """The reference count of a container held only by its parent, as ``_writable_parent`` sees it.
+
+    Measured, not assumed: the parent's slot, the local variable and the
+    call's own argument, whatever this interpreter version counts for them.
+    """
+    parent: list[list[Any]] = [[]]
+    nxt = parent[0]
+    return sys.getrefcount(nxt)
+
+
+# In-place writes need exact reference counts and the GIL (which keeps
+# another thread from taking a reference between the check and the write).
+_REFCOUNTED = hasattr(sys, "getrefcount") and getattr(sys, "_is_gil_enabled", lambda: True)()
+_SOLE_CHILD = _child_refs() if _REFCOUNTED else 0
+
+
 class Applier:
     """Applies operations one by one to a path-copied version of a document.
 
-    ``root`` is the document so far; the input document is never mutated.
-    :meth:`run` applies one parsed operation (as :func:`apply_patch` does);
-    :meth:`add`, :meth:`remove` and :meth:`replace` are its structural steps,
-    callable directly with a value the caller has made private to this
-    application. Subclasses follow the changes through :meth:`on_step`.
+    ``root`` is the document so far. :meth:`run` applies one parsed operation
+    (as :func:`apply_patch` does); :meth:`add`, :meth:`remove` and
+    :meth:`replace` are its structural steps, callable directly with a value
+    the caller has made private to this application. Subclasses follow the
+    changes through :meth:`on_step`.
+
+    Args:
+        root: The document. Never mutated, unless ``in_place``.
+        in_place: The caller holds the only reference to ``root`` (see the
+            module docstring): containers nobody else references are written
+            in place, and :meth:`undo` reverts those writes. Ignored where
+            reference counts are not exact.
     """
 
-    __slots__ = ("owned", "root")
+    __slots__ = ("owned", "reused", "root", "undo_log")
 
-    def __init__(self, root: Any) -> None:
+    def __init__(self, root: Any, *, in_place: bool = False) -> None:
         self.root = root
-        # id -> object for every container created by this application. The
+        # id -> object for every container this application may write. The
         # values keep the objects alive, so their ids stay unique.
         self.owned: dict[int, Any] = {}
+        # ids of the pre-existing containers written in place (their changes are logged).
+        self.reused: set[int] | None = None
+        # What undo() replays backwards; None when not writing in place.
+        self.undo_log: list[tuple[Any, ...]] | None = None
+        if in_place and _REFCOUNTED and _container(root):
+            self.undo_log = []
+            self.reused = {id(root)}
+            self.owned[id(root)] = root
 
     def _own(self, container: Any) -> Any:
         """Return a version of ``container`` this application may mutate."""
@@ -113,6 +161,39 @@ class Applier:
         mine = container.copy()
         self.owned[id(mine)] = mine
         return mine
+
+    def undo(self) -> None:
+        """Revert every in-place write, newest first (nothing to do without ``in_place``).
+
+        Afterwards the input document is exactly as it was, key order
+        included. Containers created by copying are simply abandoned.
+        """
+        log = self.undo_log
+        if not log:
+            return
+        while log:
+            entry = log.pop()
+            kind, container = entry[0], entry[1]
+            if kind == "set":  # a member or element written: put the old value back
+                key, old = entry[2], entry[3]
+                if old is ABSENT:
+                    del container[key]
+                else:
+                    container[key] = old
+            elif kind == "insert":  # an element inserted into a list
+                del container[entry[2]]
+            elif kind == "pop":  # an element removed from a list
+                container.insert(entry[2], entry[3])
+            else:  # "members": a member removed from an object; restore the order too
+                container.clear()
+                container.update(entry[2])
+
+    def _log(self, parent: Any, entry: tuple[Any, ...]) -> None:
+        """Record an in-place change of ``parent`` (a pre-existing container) for :meth:`undo`."""
+        reused = self.reused
+        if reused is not None and id(parent) in reused:
+            assert self.undo_log is not None
+            self.undo_log.append(entry)
 
     def _writable_parent(self, tokens: list[str]) -> Any:
         """Path-copy down to the parent of ``tokens[-1]`` and return that parent.
@@ -136,13 +217,24 @@ class Applier:
                     f"cannot look up {tokens[depth + 1]!r} in a {type(nxt).__name__} value "
                     f"(at {location(tokens, depth + 1)}): only objects and arrays have children"
                 )
+            reused = self.reused
+            if (
+                reused is not None
+                and id(node) in reused
+                and id(nxt) not in self.owned
+                and sys.getrefcount(nxt) <= _SOLE_CHILD
+            ):
+                # Only ``node`` (written in place itself) holds it: write in place too.
+                reused.add(id(nxt))
+                self.owned[id(nxt)] = nxt
+                node = nxt
+                continue
             mine = self._own(nxt)
             if mine is not nxt:
-                if isinstance(node, dict):
-                    node[tokens[depth]] = mine
-                else:
-                    # child() accepted the token, so it is a valid index.
-                    node[int(tokens[depth])] = mine
+                key: str | int = tokens[depth] if isinstance(node, dict) else int(tokens[depth])
+                # child() accepted the token, so an index is valid.
+                self._log(node, ("set", node, key, nxt))
+                node[key] = mine
             node = mine
         return node
 
@@ -176,12 +268,14 @@ class Applier:
         key = tokens[-1]
         if isinstance(parent, dict):
             old = parent.get(key, ABSENT)
+            self._log(parent, ("set", parent, key, old))
             parent[key] = value
             self.on_step(parent, key, old, value)
         else:
             index = array_index(
                 key, len(parent), allow_end=True, tokens=tokens, depth=len(tokens) - 1
             )
+            self._log(parent, ("insert", parent, index))
             parent.insert(index, value)
             self.on_step(parent, index, ABSENT, value)
 
@@ -196,11 +290,15 @@ class Applier:
                 raise StepError(
                     f"member {key!r} not found in the object at {location(tokens, len(tokens) - 1)}"
                 )
+            if self.reused is not None and id(parent) in self.reused:
+                # Popping and re-adding would move the member to the end.
+                self._log(parent, ("members", parent, list(parent.items())))
             old = parent.pop(key)
             self.on_step(parent, key, old, ABSENT)
             return old
         index = array_index(key, len(parent), allow_end=False, tokens=tokens, depth=len(tokens) - 1)
         old = parent.pop(index)
+        self._log(parent, ("pop", parent, index, old))
         self.on_step(parent, index, old, ABSENT)
         return old
 
@@ -218,6 +316,7 @@ class Applier:
                     f"member {key!r} not found in the object at {location(tokens, len(tokens) - 1)}"
                 )
             old = parent[key]
+            self._log(parent, ("set", parent, key, old))
             parent[key] = value
             self.on_step(parent, key, old, value)
         else:
@@ -225,6 +324,7 @@ class Applier:
                 key, len(parent), allow_end=False, tokens=tokens, depth=len(tokens) - 1
             )
             old = parent[index]
+            self._log(parent, ("set", parent, index, old))
             parent[index] = value
             self.on_step(parent, index, old, value)
 

@@ -159,6 +159,7 @@ class PersistentStateStore(CloseOnExit):
                 on_snapshot=self._on_snapshot,
                 before_write=self._before_write,
                 lock=self._lock,
+                hook_reads_state=False,  # _on_version only writes the version out
             )
             self._load()
         except BaseException:

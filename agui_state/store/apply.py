@@ -25,7 +25,7 @@ Internal module of the store layer. A write flows down once:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -54,11 +54,17 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """The outcome of a checked write: new state, its size estimate, the delta."""
+    """The outcome of a checked write: new state, its size estimate, the delta.
+
+    ``undo`` is set when the write was made in place (``apply_prepared(...,
+    in_place=True)``): calling it puts the old state back, for a caller that
+    abandons the write after all (a hook refused it).
+    """
 
     state: State
     size: int
     ops: list[Operation]
+    undo: Callable[[], None] | None = None
 
 
 class Prepared(NamedTuple):
@@ -368,11 +374,15 @@ def delete_ops(state: State, path: str, tokens: list[str]) -> Prepared:
 
 
 # ------------------------------------------------------------------- applying
-def apply_prepared(state: State, size: int, ops: Prepared, limits: StoreLimits) -> Applied:
+def apply_prepared(
+    state: State, size: int, ops: Prepared, limits: StoreLimits, in_place: bool = False
+) -> Applied:
     """Apply prepared operations; return the new state, size estimate and delta.
 
-    ``state`` is not mutated. The new state must still be a JSON object and
-    within ``max_state_bytes``.
+    ``state`` is not mutated, unless ``in_place`` (the caller holds the only
+    reference to it; see :mod:`agui_state.store.sizing`): then a failure
+    here leaves it as it was, and the result's ``undo`` restores it later.
+    The new state must still be a JSON object and within ``max_state_bytes``.
 
     Raises:
         PatchError: An operation failed (names its index, op and path).
@@ -380,14 +390,16 @@ def apply_prepared(state: State, size: int, ops: Prepared, limits: StoreLimits) 
             brought in by ``move``/``copy``.
         ValidationError: The root would no longer be a JSON object.
     """
-    new, size = apply_sized(state, size, ops.steps, limits)
+    new, size, applier = apply_sized(state, size, ops.steps, limits, in_place=in_place)
     if not isinstance(new, dict):
+        applier.undo()
         raise ValidationError(
             "/", f"the state root must be a JSON object, got {type(new).__name__}"
         )
     if size > limits.max_state_bytes:
+        applier.undo()
         raise LimitExceededError("max_state_bytes", size, limits.max_state_bytes)
-    return Applied(new, size, ops.delta)
+    return Applied(new, size, ops.delta, applier.undo if applier.undo_log else None)
 
 
 def replace_with(state: State, target: State, limits: StoreLimits) -> Applied:

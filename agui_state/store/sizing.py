@@ -50,12 +50,12 @@ __all__ = ["apply_sized"]
 
 
 def apply_sized(
-    state: Any, size: int, steps: list[ParsedOp], limits: StoreLimits
-) -> tuple[Any, int]:
-    """Apply ``steps`` to ``state``; return the new document and its compact JSON size.
+    state: Any, size: int, steps: list[ParsedOp], limits: StoreLimits, *, in_place: bool = False
+) -> tuple[Any, int, Applier]:
+    """Apply ``steps`` to ``state``; return the new document, its compact JSON size, the applier.
 
-    ``state`` is never mutated and shares every untouched subtree with the
-    result, as with :func:`agui_state.patch.apply_patch`.
+    Unless ``in_place``, ``state`` is never mutated and shares every untouched
+    subtree with the result, as with :func:`agui_state.patch.apply_patch`.
 
     Args:
         state: The current document (valid, ``size`` bytes of compact JSON).
@@ -63,20 +63,31 @@ def apply_sized(
         steps: Operations prepared by :mod:`agui_state.store.apply` (validated,
             values private to the store).
         limits: ``max_depth`` is checked on values brought in by move/copy.
+        in_place: The caller holds the only reference to ``state``: write
+            unshared containers in place (see :class:`Applier`). On failure
+            the writes are undone before raising; on success the caller
+            undoes them with the returned applier's ``undo()`` if it drops
+            the result.
 
     Raises:
         PatchError: An operation failed (names its index, op and path).
         LimitExceededError: A moved or copied value ends up too deep.
     """
-    applier = _SizedApplier(state, size, limits)
-    for step in steps:
-        try:
-            applier.apply(step)
-        except StepError as exc:
-            raise PatchError(exc.reason, index=step.position, op=step.op, path=step.path) from None
-    if applier.depth_error is not None:
-        raise applier.depth_error
-    return applier.root, applier.size
+    applier = _SizedApplier(state, size, limits, in_place)
+    try:
+        for step in steps:
+            try:
+                applier.apply(step)
+            except StepError as exc:
+                raise PatchError(
+                    exc.reason, index=step.position, op=step.op, path=step.path
+                ) from None
+        if applier.depth_error is not None:
+            raise applier.depth_error
+    except BaseException:
+        applier.undo()
+        raise
+    return applier.root, applier.size, applier
 
 
 class _SizedApplier(Applier):
@@ -84,8 +95,8 @@ class _SizedApplier(Applier):
 
     __slots__ = ("depth_error", "limits", "moving", "size", "step")
 
-    def __init__(self, root: Any, size: int, limits: StoreLimits) -> None:
-        super().__init__(root)
+    def __init__(self, root: Any, size: int, limits: StoreLimits, in_place: bool) -> None:
+        super().__init__(root, in_place=in_place)
         self.size = size
         self.limits = limits
         self.step: ParsedOp | None = None

@@ -8,15 +8,21 @@ one :class:`~agui_state.models.StateVersion` carrying its RFC 6902 delta:
 1. inputs are validated and copied *outside* the write lock;
 2. under the lock, :func:`agui_state.patch.apply_patch` computes the new state
    without mutating the old one (untouched subtrees are shared), and limits
-   are checked in O(delta), the size against a running estimate;
+   are checked in O(delta), the size against a running estimate; when
+   nothing but the store references a container on the path (no snapshot,
+   checkpoint, delta, transaction, subscriber or reader shares it, which
+   CPython's reference counts tell exactly) it is written in place instead
+   of copied, so a write into a 100,000-element list does not copy the list,
+   and undone if the write is abandoned;
 3. the version goes to the ``on_version`` hook *before* anything is
    published: if it raises, nothing changes (how a persistent store keeps
    memory and storage from diverging);
 4. state, head and history are published together, then subscribers are
    notified outside the lock, in version order (:mod:`agui_state.store.subscriptions`).
 
-Reads of the current state never wait for writers: ``(state, version)`` is
-one immutable record swapped atomically. Everything handed out is a copy,
+``(state, version)`` is one record swapped atomically. Reads of the current
+state wait only for a write in progress that writes in place (a few
+microseconds), under the store's document lock. Everything handed out is a copy,
 except the ``checkpoint`` of the version a write returns, which is the new
 state itself (read-only; see :class:`StateStore`).
 
@@ -28,6 +34,7 @@ containers around the change (see :mod:`agui_state.store.sizing`).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -71,14 +78,32 @@ __all__ = ["StateChange", "StateStore", "StoreLimits", "StoreOptions", "StoreTra
 _EMPTY_SIZE = 2  # len("{}")
 
 
+
 class _Head(NamedTuple):
-    """The published current state: swapped as a whole, so reads are consistent."""
+    """The published current state, swapped as a whole.
+
+    Reads are consistent: a write either builds a new document or, when the
+    store alone holds the current one, writes it in place under the
+    document lock, which readers take.
+    """
 
     state: State
     number: int
     version_id: str | None
     size: int  # running estimate of the compact JSON size
     epoch: int  # bumped by load_history, so older transactions conflict
+
+
+def _head_refs() -> int:
+    """The reference count of a document held by nothing but its ``_Head``, as ``_write`` sees it.
+
+    Measured on this interpreter, not assumed (see :mod:`agui_state.patch.apply`).
+    """
+    head = _Head({}, 0, None, _EMPTY_SIZE, 0)
+    return sys.getrefcount(head.state)
+
+
+_HELD_BY_HEAD = _head_refs()
 
 
 class StateStore:
@@ -94,6 +119,14 @@ class StateStore:
             version shares its delta and checkpoint with the store: treat it
             as read-only. The hook must not write to this store.
         on_snapshot: Same, for :meth:`create_snapshot`.
+        hook_reads_state: Whether ``on_version`` may read this store's
+            current state (:meth:`get`, :meth:`get_state`...), and so must
+            see it as published before its version. ``False`` (the
+            persistent store's hook only writes the version out) lets a
+            write change the current document in place when nothing else
+            shares it, so that a write into a 100,000-element list costs
+            O(delta) rather than a copy of the list. Without ``on_version``
+            writes may always do so.
         before_write: Called under the write lock at the start of every
             write, before the current head is read; it may reload the store
             (:meth:`load_history`); raising aborts the write.
@@ -124,6 +157,7 @@ class StateStore:
         on_snapshot: Callable[[StateSnapshot], None] | None = None,
         before_write: Callable[[], None] | None = None,
         lock: threading.RLock | None = None,
+        hook_reads_state: bool = True,
     ) -> None:
         self._state_id = validate_state_id(state_id)
         if options is None:
@@ -135,6 +169,8 @@ class StateStore:
         self._cadence = Cadence(options)
         self._log = logger or logging.getLogger(__name__)
         self._on_version = on_version
+        # In place only if no hook could see the document half-way (see _write).
+        self._in_place = on_version is None or not hook_reads_state
         self._on_snapshot = on_snapshot
         # Serializes writers. An owner (a persistent store) may share its own
         # re-entrant lock, so that its reloads and every write through this
@@ -143,6 +179,9 @@ class StateStore:
         self._before_write = before_write
         self._writing = False  # guards against writes from inside a hook
         self._history_lock = threading.Lock()  # history/snapshot readers vs publish
+        # Readers of the current document vs a write that changes it in place.
+        # Re-entrant: a hook of that write may read the store.
+        self._doc_lock = threading.RLock()
         self._history = History(state_id, options.checkpoint_interval, options.max_history)
         self._snapshots = SnapshotShelf(self._state_id, self._history_lock)
         self._head = _Head({}, 0, None, _EMPTY_SIZE, 0)
@@ -179,14 +218,17 @@ class StateStore:
         Raises:
             InvalidPathError: Malformed pointer, or no value there.
         """
-        found, value = find(self._head.state, parse_path(path))
-        if not found:
-            raise InvalidPathError(path, "no value at this path")
-        return copy_json(value)
+        tokens = parse_path(path)
+        with self._doc_lock:
+            found, value = find(self._head.state, tokens)
+            if not found:
+                raise InvalidPathError(path, "no value at this path")
+            return copy_json(value)
 
     def get_state(self) -> dict[str, Any]:
         """Return a deep copy of the whole state."""
-        state: dict[str, Any] = copy_json(self._head.state)
+        with self._doc_lock:
+            state: dict[str, Any] = copy_json(self._head.state)
         return state
 
     # ----------------------------------------------------------------- writes
@@ -208,9 +250,9 @@ class StateStore:
         tokens, copied = prepare_value(path, value, self._limits)
         meta = check_metadata(metadata, self._limits)
 
-        def build(head: _Head) -> Applied:
+        def build(head: _Head, in_place: bool) -> Applied:
             ops = set_ops(head.state, path, tokens, copied)
-            return apply_prepared(head.state, head.size, ops, self._limits)
+            return apply_prepared(head.state, head.size, ops, self._limits, in_place)
 
         return self._write(build, meta)
 
@@ -227,9 +269,9 @@ class StateStore:
         tokens = parse_path(path)
         meta = check_metadata(metadata, self._limits)
 
-        def build(head: _Head) -> Applied:
+        def build(head: _Head, in_place: bool) -> Applied:
             ops = delete_ops(head.state, path, tokens)
-            return apply_prepared(head.state, head.size, ops, self._limits)
+            return apply_prepared(head.state, head.size, ops, self._limits, in_place)
 
         return self._write(build, meta)
 
@@ -250,7 +292,10 @@ class StateStore:
         ops = prepare_patch(patch, self._limits)
         meta = check_metadata(metadata, self._limits)
         return self._write(
-            lambda head: apply_prepared(head.state, head.size, ops, self._limits), meta
+            lambda head, in_place: apply_prepared(
+                head.state, head.size, ops, self._limits, in_place
+            ),
+            meta,
         )
 
     @contextmanager
@@ -269,7 +314,7 @@ class StateStore:
 
     def _write(
         self,
-        build: Callable[[_Head], Applied],
+        build: Callable[[_Head, bool], Applied],
         meta: dict[str, Any],
         expect: tuple[int, int] | None = None,
     ) -> StateVersion:
@@ -286,12 +331,27 @@ class StateStore:
                 # outcome was unknown): before the head is read.
                 self._before_write()
             self._writing = True
+            doc_lock: threading.RLock | None = None
+            undo: Callable[[], None] | None = None
             try:
                 head = self._head
                 if expect is not None and (head.number, head.epoch) != expect:
                     detail = "history was reloaded" if head.epoch != expect[1] else ""
                     raise ConflictError(self._state_id, expect[0], head.number, detail)
-                applied = build(head)
+                in_place = False
+                if self._in_place and not self._notifier.active:  # subscribers get the old state
+                    doc_lock = self._doc_lock
+                    doc_lock.acquire()
+                    # With readers shut out: does anything but the head hold the document?
+                    in_place = (
+                        not self._notifier.active
+                        and sys.getrefcount(head.state) <= _HELD_BY_HEAD
+                    )
+                    if not in_place:
+                        doc_lock.release()
+                        doc_lock = None
+                applied = build(head, in_place)
+                undo = applied.undo
                 number = head.number + 1
                 checkpoint, pending = self._cadence.decide(number, applied.ops, applied.size)
                 version = make_version(
@@ -308,13 +368,20 @@ class StateStore:
                 if self._on_version is not None:
                     self._on_version(version)
                 # Commit point: nothing below can fail.
+                undo = None
                 with self._history_lock:
                     self._history.append(version, plan)
                     self._head = _Head(applied.state, number, version.id, applied.size, head.epoch)
                 self._cadence.commit(number, checkpoint, pending)
                 if self._notifier.active:
                     self._notifier.enqueue(head.state, applied.state, version)
+            except BaseException:
+                if undo is not None:  # abandoned after an in-place write: put it back
+                    undo()
+                raise
             finally:
+                if doc_lock is not None:
+                    doc_lock.release()
                 self._writing = False
         self._notifier.drain()
         return export_written(version)
@@ -326,10 +393,12 @@ class StateStore:
         Returns:
             A :class:`StoreTransaction`; use it as a context manager.
         """
-        head = self._head
+        with self._doc_lock:  # the transaction's reference then keeps writers from it
+            head = self._head
+            state = head.state
         return StoreTransaction(
             state_id=self._state_id,
-            state=head.state,
+            state=state,
             base=head.number,
             size=head.size,
             epoch=head.epoch,
@@ -341,7 +410,7 @@ class StateStore:
         self, base: int, epoch: int, applied: Applied, metadata: dict[str, Any]
     ) -> StateVersion:
         meta = check_metadata(metadata, self._limits)
-        return self._write(lambda head: applied, meta, (base, epoch))
+        return self._write(lambda head, in_place: applied, meta, (base, epoch))
 
     # ---------------------------------------------------------------- history
     def get_version(self, number_or_id: int | str) -> StateVersion:
@@ -374,9 +443,10 @@ class StateStore:
             NotFoundError: ``version`` is in the future or older than the kept window.
         """
         # The head is read under the history lock, with the replay plan.
-        return state_at(
-            self._history, self._history_lock, lambda: self._head, self._state_id, version
-        )
+        with self._doc_lock:
+            return state_at(
+                self._history, self._history_lock, lambda: self._head, self._state_id, version
+            )
 
     # -------------------------------------------------------------- snapshots
     def create_snapshot(
@@ -438,7 +508,7 @@ class StateStore:
         meta = check_metadata(metadata, self._limits)
         meta["restored_snapshot"] = snapshot_id
 
-        def build(head: _Head) -> Applied:
+        def build(head: _Head, in_place: bool) -> Applied:
             kept = self._snapshots.stored(snapshot_id)
             target = kept.state if kept is not None else given
             if target is None:
@@ -480,9 +550,10 @@ class StateStore:
         tokens = parse_path(path)
         if not callable(callback):
             raise ValidationError("callback", f"must be callable, got {type(callback).__name__}")
-        return self._notifier.subscribe(
-            path, tokens, callback, self._head.number, every_version=bool(every_version)
-        )
+        with self._doc_lock:  # not in the middle of an in-place write (it would not notify)
+            return self._notifier.subscribe(
+                path, tokens, callback, self._head.number, every_version=bool(every_version)
+            )
 
     def set_error_handler(self, fn: ErrorHandler | None) -> None:
         """Receive exceptions raised by subscriber callbacks.
@@ -544,7 +615,8 @@ class StateStore:
     # ------------------------------------------------------------ notebook display
     def _repr_html_(self) -> str:
         """A card: state id, version, the last version's run/time/ops, the state collapsed."""
-        head = self._head
-        with self._history_lock:
-            last = self._history.get(head.number) if head.number else None
-        return cards.store_card("StateStore", self._state_id, head.number, head.state, last)
+        with self._doc_lock:
+            head = self._head
+            with self._history_lock:
+                last = self._history.get(head.number) if head.number else None
+            return cards.store_card("StateStore", self._state_id, head.number, head.state, last)
