@@ -425,6 +425,30 @@ def _fail_statements(
     return state
 
 
+def _fail_next_commit_then(
+    backend: SQLBackend, dialect: str, meanwhile: Callable[[], None]
+) -> dict[str, int]:
+    """Make the next COMMIT fail before committing, then run ``meanwhile`` (another writer).
+
+    The failed transaction is rolled back first, releasing SQLite's write
+    lock, so ``meanwhile`` can write before the backend retries.
+    """
+    original = backend._engine.dialect.do_commit
+    state = _fail_commits(backend, dialect, "before", times=1)
+    failing = backend._engine.dialect.do_commit
+
+    def commit_fails_then(dbapi_connection: Any) -> None:
+        backend._engine.dialect.do_commit = original  # type: ignore[method-assign]
+        try:
+            failing(dbapi_connection)
+        finally:
+            dbapi_connection.rollback()
+            meanwhile()
+
+    backend._engine.dialect.do_commit = commit_fails_then  # type: ignore[method-assign]
+    return state
+
+
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_lost_commit_acknowledgement_is_not_a_duplicate_or_conflict(
     make_backend: MakeBackend, dialect: str, when: str, monkeypatch: pytest.MonkeyPatch
@@ -490,19 +514,7 @@ def test_conflict_after_retry_is_still_a_conflict(
         assert state["left"] == 0
         assert_history(backend, "a", [rival])
         return
-    original_commit = backend._engine.dialect.do_commit
-    _fail_commits(backend, dialect, "before", times=1)
-    wrapped = backend._engine.dialect.do_commit
-
-    def commit_then_rival(dbapi_connection: Any) -> None:
-        backend._engine.dialect.do_commit = original_commit  # type: ignore[method-assign]
-        try:
-            wrapped(dbapi_connection)
-        finally:
-            dbapi_connection.rollback()  # release the write lock so the rival can write
-            other.save_version("a", rival)
-
-    backend._engine.dialect.do_commit = commit_then_rival  # type: ignore[method-assign]
+    _fail_next_commit_then(backend, dialect, lambda: other.save_version("a", rival))
     with pytest.raises(ConflictError):
         backend.save_version("a", make_version("a", 2))
     assert_history(backend, "a", [rival])
@@ -533,19 +545,7 @@ def test_retried_longer_batch_is_not_acknowledged_by_its_stored_prefix(
     if dialect == "postgresql":
         state = _fail_statements(monkeypatch, "before", 1, meanwhile=earlier_attempt_lands)
     else:
-        original_commit = backend._engine.dialect.do_commit
-        state = _fail_commits(backend, dialect, "before", times=1)
-        failing_commit = backend._engine.dialect.do_commit
-
-        def commit_fails_then_prefix_lands(dbapi_connection: Any) -> None:
-            backend._engine.dialect.do_commit = original_commit  # type: ignore[method-assign]
-            try:
-                failing_commit(dbapi_connection)
-            finally:
-                dbapi_connection.rollback()  # release the write lock for the other writer
-                earlier_attempt_lands()
-
-        backend._engine.dialect.do_commit = commit_fails_then_prefix_lands  # type: ignore[method-assign]
+        state = _fail_next_commit_then(backend, dialect, earlier_attempt_lands)
     with pytest.raises(ConflictError), backend.begin_transaction() as tx:
         for version in batch:
             tx.save_version("a", version)
