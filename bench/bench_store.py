@@ -115,6 +115,43 @@ def engine_loop(doc: dict[str, Any], path: str) -> Callable[[int], None]:
     return run
 
 
+def floor_loop(doc: dict[str, Any], path: str) -> Callable[[int], None]:
+    """Only what no store keeping history can skip, per update (the measured floor).
+
+    The engine with its validation, a version id, a timestamp, the stored
+    version and the private copy handed back (with a copy of the delta), and
+    the history window's insert and eviction. No limits, size estimate,
+    locks, hooks or subscriptions.
+    """
+    from agui_state.models import make_version, utcnow
+    from agui_state.store.jsonutil import copy_delta
+    from agui_state.store.versionid import new_version_id
+
+    state = {"doc": doc, "number": 0, "id": None}
+    window: dict[int, Any] = {}
+
+    def run(n: int) -> None:
+        current, number, parent = state["doc"], state["number"], state["id"]
+        for k in range(n):
+            delta = [{"op": "replace", "path": path, "value": k}]
+            current = apply_patch(current, delta)
+            number += 1
+            version_id, now = new_version_id(), utcnow()
+            stored = make_version(version_id, "floor", number, parent, now, delta, {}, None)
+            make_version(version_id, "floor", number, parent, now, copy_delta(delta), {}, None)
+            window[number] = stored
+            window.pop(number - 1000, None)
+            parent = version_id
+        state.update(doc=current, number=number, id=parent)
+
+    return run
+
+
+def floor_seconds(doc: dict[str, Any], batches: int) -> float:
+    """Seconds per update of :func:`floor_loop` on ``doc`` (best batch)."""
+    return best_batch(floor_loop(doc, leaf_patch(doc)[0]["path"]), batches)
+
+
 def measure(batches: int) -> tuple[dict[str, dict[str, Any]], list[tuple[str, int, float, float]]]:
     """Time the store and the raw engine in alternating batches, at 5 KB and 1 MB.
 
