@@ -514,9 +514,7 @@ def chart(res: Results, path: Path) -> None:
     ax.set_xscale("log")
     # Bars start here on a log axis: 0.1, or lower when a bar would not show.
     ax.set_xlim(left=min(0.1, *(v * 0.8 for v in values)))
-    ax.set_xlabel(
-        "ratio (log scale; green met, red missed, black tick the target, grey the measured bound)"
-    )
+    ax.set_xlabel("ratio, log scale (green met, red missed)")
     ax.set_title("agui-state: ratios against same-process baselines", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
