@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -319,3 +321,48 @@ def test_readers_never_see_a_write_half_done() -> None:
             thread.join()
     assert not torn
     assert store.get("/count") == 3000
+
+
+# ------------------------------------------------------------- debuggers
+_THRESHOLDS = (
+    "import agui_state.patch.apply as a, agui_state.store.state_store as s; "
+    "print(a._SOLE_CHILD, s._HELD_BY_HEAD)"
+)
+_UNDER_A_DEBUGGER = (
+    "import sys\n"
+    "def tracer(frame, event, arg):\n"
+    "    frame.f_locals  # what pdb and debugpy do: a reference to every local\n"
+    "    return tracer\n"
+    "sys.settrace(tracer)\n"
+)
+
+
+def _thresholds(prelude: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + _THRESHOLDS], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_thresholds_do_not_depend_on_a_debugger_at_import() -> None:
+    # Measured under a tracer reading f_locals, they would be one too high:
+    # later, untraced, a container held by someone else would look unshared.
+    assert _thresholds(_UNDER_A_DEBUGGER) == _thresholds("")
+
+
+def test_writes_under_a_debugger_still_never_reach_holders() -> None:
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        frame.f_locals  # what pdb and debugpy do
+        return tracer
+
+    store = _wide(50)
+    held = store.transaction()
+    text = _dump(held.get(""))
+    sys.settrace(tracer)
+    try:
+        store.apply_patch([{"op": "add", "path": "/items/-", "value": 1}])
+        store.apply_patch([{"op": "add", "path": "/items/-", "value": 2}])
+    finally:
+        sys.settrace(None)
+    assert _dump(held.get("")) == text
+    assert store.get("/items")[-2:] == [1, 2]

@@ -43,6 +43,7 @@ build without the GIL), ``in_place`` is ignored.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from agui_state.errors import PatchError, short_repr
@@ -50,7 +51,7 @@ from agui_state.patch.ops import ParsedOp, parse_patch
 from agui_state.patch.pointer import StepError, array_index, child, location, lookup
 from agui_state.patch.values import clone_json, json_equal
 
-__all__ = ["ABSENT", "Applier", "apply_patch"]
+__all__ = ["ABSENT", "Applier", "apply_patch", "untraced"]
 
 
 def apply_patch(doc: Any, patch: Any) -> Any:
@@ -104,6 +105,25 @@ ABSENT: Any = _Absent()
 """The old value :meth:`Applier.on_step` gets for an insertion, the new one for a removal."""
 
 
+def untraced(measure: Callable[[], int]) -> int:
+    """Run a reference-count calibration with no trace or profile function installed.
+
+    A debugger's trace function that reads ``frame.f_locals`` (pdb, debugpy)
+    adds a reference to every local variable: a threshold measured under it
+    would be one too high, and later, untraced, a container someone else
+    holds would look unshared. Measured untraced, the thresholds can only
+    err the safe way (a traced write copies).
+    """
+    tracer, profiler = sys.gettrace(), sys.getprofile()
+    sys.settrace(None)
+    sys.setprofile(None)
+    try:
+        return measure()
+    finally:
+        sys.settrace(tracer)
+        sys.setprofile(profiler)
+
+
 def _child_refs() -> int:
     """The reference count of a container held only by its parent, as ``_writable_parent`` sees it.
 
@@ -118,7 +138,7 @@ def _child_refs() -> int:
 # In-place writes need exact reference counts and the GIL (which keeps
 # another thread from taking a reference between the check and the write).
 _REFCOUNTED = hasattr(sys, "getrefcount") and getattr(sys, "_is_gil_enabled", lambda: True)()
-_SOLE_CHILD = _child_refs() if _REFCOUNTED else 0
+_SOLE_CHILD = untraced(_child_refs) if _REFCOUNTED else 0
 
 
 class Applier:

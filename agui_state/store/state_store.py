@@ -51,6 +51,7 @@ from agui_state.errors import (
 )
 from agui_state.ids import validate_state_id
 from agui_state.models import State, StateSnapshot, StateVersion, make_version, new_id, utcnow
+from agui_state.patch.apply import untraced
 from agui_state.patch.pointer import find
 from agui_state.store.apply import (
     Applied,
@@ -103,7 +104,7 @@ def _head_refs() -> int:
     return sys.getrefcount(head.state)
 
 
-_HELD_BY_HEAD = _head_refs()
+_HELD_BY_HEAD = untraced(_head_refs)
 
 
 class StateStore:
