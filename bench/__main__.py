@@ -280,6 +280,54 @@ def run_file(res: Results, quick: bool) -> None:
     store_row(res, "file", row, measured, raw="append", label="append+fsync", target=0.5)
 
 
+def persisted_targets(
+    name: str,
+    raw_what: str,
+    sync: float,
+    raw_rate: float,
+    raw_target: float,
+    store_s: float,
+    background: float,
+    async_target: float,
+    large: float,
+) -> list[Target]:
+    """A persisted backend's targets: sync / raw, async rate, async / sync, 1 MB / 5 KB.
+
+    ``store_s`` is the in-memory store's seconds per update in this run: the
+    bounds are what the store's own CPU leaves possible.
+    """
+    memory = 1 / store_s
+    return [
+        Target(
+            name,
+            f"sync / {raw_what}",
+            sync / raw_rate,
+            raw_target,
+            bound=sync_bound(raw_rate, store_s),
+            bound_how="raw write + the in-memory store's CPU per update",
+        ),
+        Target(
+            name,
+            "async rate, flush timed",
+            background,
+            async_target,
+            "/s",
+            chart=False,
+            bound=memory,
+            bound_how="the in-memory store alone: the caller's share under the GIL",
+        ),
+        Target(
+            name,
+            "async / sync",
+            background / sync,
+            10,
+            bound=memory / sync,
+            bound_how="in-memory store rate / sync rate",
+        ),
+        Target(name, "1 MB / 5 KB rate", large, 0.6),
+    ]
+
+
 def store_row(
     res: Results,
     name: str,
@@ -309,35 +357,9 @@ def store_row(
             f"{large:.2f}x",
         )
     )
-    res.targets += [
-        Target(
-            name,
-            f"sync / raw {label}",
-            sync / baseline,
-            target,
-            bound=sync_bound(baseline, 1 / memory),
-            bound_how="raw write + the in-memory store's CPU per update",
-        ),
-        Target(
-            name,
-            "async rate, flush timed",
-            background,
-            60_000,
-            "/s",
-            chart=False,
-            bound=memory,
-            bound_how="the in-memory store alone: the caller's share under the GIL",
-        ),
-        Target(
-            name,
-            "async / sync",
-            background / sync,
-            10,
-            bound=memory / sync,
-            bound_how="in-memory store rate / sync rate",
-        ),
-        Target(name, "1 MB / 5 KB rate", large, 0.6),
-    ]
+    res.targets += persisted_targets(
+        name, f"raw {label}", sync, baseline, target, 1 / memory, background, 60_000, large
+    )
 
 
 def sql_row(res: Results, name: str, rows: list[Any], peer_target: float, rate: int) -> None:
@@ -356,44 +378,18 @@ def sql_row(res: Results, name: str, rows: list[Any], peer_target: float, rate: 
         )
     )
     store_s = res.store_seconds()
-    memory = 1 / store_s
-    res.targets += [
-        Target(
-            name,
-            "sync / raw driver",
-            agui.rate / raw.rate,
-            0.85,
-            bound=sync_bound(raw.rate, store_s),
-            bound_how="raw driver + the in-memory store's CPU per update",
-        ),
-        Target(
-            name,
-            "sync / LangGraph saver",
-            agui.rate / peer.rate,
-            peer_target,
-            bound=raw.rate / peer.rate * sync_bound(raw.rate, store_s),
-            bound_how="raw driver with our statements + the store's CPU, / LangGraph",
-        ),
-        Target(
-            name,
-            "async rate, flush timed",
-            background.rate,
-            rate,
-            "/s",
-            chart=False,
-            bound=memory,
-            bound_how="the in-memory store alone: the caller's share under the GIL",
-        ),
-        Target(
-            name,
-            "async / sync",
-            background.rate / agui.rate,
-            10,
-            bound=memory / agui.rate,
-            bound_how="in-memory store rate / sync rate",
-        ),
-        Target(name, "1 MB / 5 KB rate", large, 0.6),
-    ]
+    common = persisted_targets(
+        name, "raw driver", agui.rate, raw.rate, 0.85, store_s, background.rate, rate, large
+    )
+    peer_target_line = Target(
+        name,
+        "sync / LangGraph saver",
+        agui.rate / peer.rate,
+        peer_target,
+        bound=raw.rate / peer.rate * sync_bound(raw.rate, store_s),
+        bound_how="raw driver with our statements + the store's CPU, / LangGraph",
+    )
+    res.targets += [common[0], peer_target_line, *common[1:]]
 
 
 def run_sql(res: Results, quick: bool) -> None:
