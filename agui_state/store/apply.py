@@ -13,7 +13,9 @@ Internal module of the store layer. A write flows down once:
    :func:`agui_state.patch.validate_patch` and reports exactly what is wrong.
 2. :func:`apply_prepared` (under the write lock) applies them with
    :func:`agui_state.store.sizing.apply_sized`: the engine's own applier
-   (atomic, never mutates its input, shares untouched subtrees), whose
+   (atomic; shares untouched subtrees; writes in place only into containers
+   of the current state that nothing else references, undoing them if the
+   write is abandoned), whose
    ``on_step`` hook updates the size estimate from the values each step
    touches as the engine writes them (no second walk), then checks the limits
    on what changed: the root still an object, the new size within

@@ -1,13 +1,16 @@
 """Small JSON helpers of the store layer: copies, sizes, pointer lookups.
 
-Internal module. The store treats every JSON value it holds as immutable and
-shares it freely between the current state, checkpoints, deltas and
-snapshots (structural sharing). Values only cross the store's boundary as
+Internal module. The store treats every JSON value it shares as immutable
+and shares it freely between the current state, checkpoints, deltas and
+snapshots (structural sharing); only a container of the current state that
+nothing else references is written in place (see
+:mod:`agui_state.patch.apply`). Values only cross the store's boundary as
 copies: inputs are copied once after validation, outputs are copied on the
 way out (:func:`copy_json`, :func:`export_version`, :func:`export_snapshot`).
 The one exception is the checkpoint of the version a write returns
-(:func:`export_written`): it *is* the new state, which nothing ever mutates,
-and copying it would make every ``checkpoint_interval``-th write O(state).
+(:func:`export_written`): it *is* the new state, which nothing mutates while
+it is referenced (the caller's reference keeps later writes from writing it
+in place), and copying it would make every ``checkpoint_interval``-th write O(state).
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ def export_written(version: StateVersion) -> StateVersion:
     """Return the version a write hands back: private delta and metadata, shared checkpoint.
 
     The checkpoint (every ``checkpoint_interval``-th version) is the store's
-    new state itself; the store never mutates it, and callers must not
+    new state itself; the store never mutates it while the caller holds it
+    (reference counts make later writes copy it), and callers must not
     either (the documented read-only contract of a write's return value).
     """
     return _with_private_parts(version, version.checkpoint)
