@@ -150,9 +150,7 @@ def find_circles(edges: list[Edge]) -> list[list[str]]:
     return groups
 
 
-def upward_edges(
-    edges: list[Edge], package: str, layers: tuple[tuple[str, ...], ...]
-) -> list[str]:
+def upward_edges(edges: list[Edge], package: str, layers: tuple[tuple[str, ...], ...]) -> list[str]:
     """Imports from a module to a module of a higher layer, as readable lines."""
     return [
         f"{e.source}:{e.line} imports {e.target} (layer {layer_of(e.target, package, layers)}"

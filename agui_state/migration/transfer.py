@@ -164,7 +164,6 @@ def check_state_ids(state_ids: Any) -> list[str] | None:
     return [validate_state_id(sid) for sid in state_ids]
 
 
-
 def export_data(backend: BackendLike, state_ids: Iterable[str] | None = None) -> dict[str, Any]:
     """Dump states with their full history and snapshots (format: module docstring).
 

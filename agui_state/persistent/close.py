@@ -22,6 +22,7 @@ class Closeable(Protocol):
         """Close (or release) it."""
         ...
 
+
 DEFAULT_CLOSE_TIMEOUT = 30.0
 """Seconds ``close`` (and the finalizer) keep trying to deliver pending versions."""
 

@@ -121,4 +121,3 @@ def probe_stored(backend: StorageBackend, state_id: str, version: StateVersion) 
             error = StorageError(f"unexpected {type(exc).__name__}: {exc}")
     assert error is not None
     raise error
-

@@ -79,7 +79,6 @@ __all__ = ["StateChange", "StateStore", "StoreLimits", "StoreOptions", "StoreTra
 _EMPTY_SIZE = 2  # len("{}")
 
 
-
 class _Head(NamedTuple):
     """The published current state, swapped as a whole.
 
@@ -345,8 +344,7 @@ class StateStore:
                     doc_lock.acquire()
                     # With readers shut out: does anything but the head hold the document?
                     in_place = (
-                        not self._notifier.active
-                        and sys.getrefcount(head.state) <= _HELD_BY_HEAD
+                        not self._notifier.active and sys.getrefcount(head.state) <= _HELD_BY_HEAD
                     )
                     if not in_place:
                         doc_lock.release()

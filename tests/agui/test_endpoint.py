@@ -123,8 +123,9 @@ def test_a_client_that_leaves_does_not_stop_the_run(tmp_path: Path) -> None:
         )
         frames = parse_sse(resumed.text)
         assert frames[1][0] == 3
-        assert rebuild_state([e for _, e in frames], initial=_state_at(server.url, 2)) == (
-            server.state("t-gone")[0]
+        assert (
+            rebuild_state([e for _, e in frames], initial=_state_at(server.url, 2))
+            == (server.state("t-gone")[0])
         )
 
 

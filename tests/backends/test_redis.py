@@ -141,9 +141,36 @@ def test_origin_is_a_meta_field_written_only_at_head_zero(make: Make, raw: Any) 
 
 
 HOSTILE_IDS = [
-    "*", "?", "[", "]", "[a-z]", "{", "}", "{}", "}{", "a{b}", "{a}b", "\\", "a*", "a?",
-    "a[b]", "a\\*", "*a", " ", "line\nbreak", "tab\t", "ü", "日本", "🙂",
-    "x" * 1024, "index", "s:{YQ}:meta", "agui:state:s:{x}:meta", "\x7f", "\xff", "a",
+    "*",
+    "?",
+    "[",
+    "]",
+    "[a-z]",
+    "{",
+    "}",
+    "{}",
+    "}{",
+    "a{b}",
+    "{a}b",
+    "\\",
+    "a*",
+    "a?",
+    "a[b]",
+    "a\\*",
+    "*a",
+    " ",
+    "line\nbreak",
+    "tab\t",
+    "ü",
+    "日本",
+    "🙂",
+    "x" * 1024,
+    "index",
+    "s:{YQ}:meta",
+    "agui:state:s:{x}:meta",
+    "\x7f",
+    "\xff",
+    "a",
 ]
 
 
@@ -164,8 +191,9 @@ def test_hostile_ids_round_trip_and_list_exactly(make: Make) -> None:
     for prefix in ("a", "a*", "a[", "{", "}", "\\", "*", "x" * 1000, "🙂", "zzz"):
         expected = [s for s in ordered if s.startswith(prefix)]
         assert backend.list_states(prefix=prefix, limit=1000) == expected, prefix
-        assert backend.list_states(prefix=prefix, after=expected[0] if expected else None) == (
-            expected[1:]
+        assert (
+            backend.list_states(prefix=prefix, after=expected[0] if expected else None)
+            == (expected[1:])
         )
     for sid in HOSTILE_IDS:
         assert backend.get_state(sid) == {"id": sid}

@@ -149,10 +149,12 @@ def test_batch_spanning_slots_reports_what_was_committed(
 
     monkeypatch.setattr(backend, "_commit_group", interleaved)
     with pytest.raises(ConflictError, match=r"already committed") as info:
-        backend.write_batch([
-            Write.of_version("a", make_version("a", 1)),
-            Write.of_version("b", make_version("b", 2)),
-        ])
+        backend.write_batch(
+            [
+                Write.of_version("a", make_version("a", 1)),
+                Write.of_version("b", make_version("b", 2)),
+            ]
+        )
     assert seen == [["a"], ["b"]]
     assert info.value.state_id == "b" and "['a']" in str(info.value)
     assert backend.head_version("a") == 1  # committed before the conflict
@@ -163,10 +165,12 @@ def test_ordinary_conflict_in_a_multi_slot_batch_writes_nothing(make: Any) -> No
     backend = make()
     backend.save_version("b", make_version("b", 1))
     with pytest.raises(ConflictError) as info:
-        backend.write_batch([
-            Write.of_version("a", make_version("a", 1)),
-            Write.of_version("b", make_version("b", 1)),
-        ])
+        backend.write_batch(
+            [
+                Write.of_version("a", make_version("a", 1)),
+                Write.of_version("b", make_version("b", 1)),
+            ]
+        )
     assert "committed" not in str(info.value)
     assert not backend.exists("a")
 

@@ -67,11 +67,25 @@ def start_redis_cluster(nodes: int = 3, timeout: float = 30.0) -> RedisCluster:
             procs.append(
                 subprocess.Popen(
                     [
-                        "redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                        "--cluster-enabled", "yes",
-                        "--cluster-config-file", str(node_dir / "nodes.conf"),
-                        "--dir", str(node_dir), "--save", "", "--appendonly", "no",
-                        "--daemonize", "no", "--loglevel", "warning",
+                        "redis-server",
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        str(node_dir / "nodes.conf"),
+                        "--dir",
+                        str(node_dir),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--daemonize",
+                        "no",
+                        "--loglevel",
+                        "warning",
                     ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -95,8 +109,15 @@ def start_redis_cluster(nodes: int = 3, timeout: float = 30.0) -> RedisCluster:
         for port in ports:
             wait_until(node_ping(port), timeout, f"redis-server on port {port}")
         created = subprocess.run(
-            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
-             "--cluster-replicas", "0", "--cluster-yes"],
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -48,8 +48,17 @@ def start_redis_server(
 
     port = free_port() if port is None else port
     cmd = [
-        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-        "--daemonize", "no", "--loglevel", "warning",
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
     ]
     if data_dir is None:
         cmd += ["--appendonly", "no"]

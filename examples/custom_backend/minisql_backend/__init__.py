@@ -228,9 +228,7 @@ class MiniSQLBackend(StorageBackend):
 
     def read_origin(self, state_id: str) -> State:
         with self._transaction() as db:
-            row = db.execute(
-                "SELECT origin FROM states WHERE state_id = ?", (state_id,)
-            ).fetchone()
+            row = db.execute("SELECT origin FROM states WHERE state_id = ?", (state_id,)).fetchone()
         origin: State = {} if row is None else json.loads(row[0])
         return origin
 
