@@ -695,8 +695,8 @@ class _CountingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def subscribe(self, path: str, callback: Any, **options: Any) -> Any:
-        unsubscribe = self.inner.subscribe(path, callback, **options)
+    def subscribe_versions(self, callback: Any) -> Any:
+        unsubscribe = self.inner.subscribe_versions(callback)
         self.active += 1
 
         def release() -> None:

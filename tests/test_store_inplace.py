@@ -366,3 +366,47 @@ def test_writes_under_a_debugger_still_never_reach_holders() -> None:
         sys.settrace(None)
     assert _dump(held.get("")) == text
     assert store.get("/items")[-2:] == [1, 2]
+
+
+# ------------------------------------------------------- version followers
+def test_a_version_follower_keeps_writes_in_place() -> None:
+    store = _wide(100)
+    seen: list[StateVersion] = []
+    unsubscribe = store.subscribe_versions(seen.append)
+    before = _items_id(store)
+    store.apply_patch([{"op": "add", "path": "/items/-", "value": 1}])
+    store.apply_patch([{"op": "test", "path": "/items/0", "value": 0}])  # changes nothing
+    assert _items_id(store) == before
+    assert [v.number for v in seen] == [3, 4]
+    assert seen[0].delta == [{"op": "add", "path": "/items/-", "value": 1}]
+    seen[0].delta.clear()  # a private copy
+    assert store.get_version(3).delta == [{"op": "add", "path": "/items/-", "value": 1}]
+    # A subscriber of values needs the state before each write: copies again.
+    changes: list[tuple[Any, Any]] = []
+    stop = store.subscribe("/items/0", lambda c: changes.append((c.old, c.new)))
+    store.apply_patch([{"op": "replace", "path": "/items/0", "value": "zero"}])
+    assert _items_id(store) != before
+    assert changes == [(0, "zero")]
+    stop()
+    unsubscribe()
+    unsubscribe()  # idempotent
+    store.apply_patch([{"op": "add", "path": "/items/-", "value": 2}])
+    assert [v.number for v in seen] == [3, 4, 5]
+
+
+def test_a_live_agui_stream_keeps_writes_in_place() -> None:
+    from agui_state.agui import stream_events
+
+    store = _wide(1000)
+    before = _items_id(store)
+    with stream_events(store, until_version=store.version + 3) as stream:
+        first = next(stream)  # the baseline snapshot
+        for n in range(3):
+            store.apply_patch([{"op": "add", "path": "/items/-", "value": n}])
+        rest = list(stream)
+    assert _items_id(store) == before
+    assert type(first).__name__ == "StateSnapshotEvent"
+    deltas = [e for e in rest if type(e).__name__ == "StateDeltaEvent"]
+    assert [[op.model_dump() for op in d.delta] for d in deltas] == [
+        [{"op": "add", "path": "/items/-", "value": n}] for n in range(3)
+    ]

@@ -89,6 +89,10 @@ class StoreLike(Protocol):
         """
         ...
 
+    def subscribe_versions(self, callback: Callable[[StateVersion], None]) -> Callable[[], None]:
+        """Call ``callback`` with every new version (no values kept); return an unsubscriber."""
+        ...
+
     def transaction(self) -> TransactionLike:
         """Begin an optimistic transaction on the current version."""
         ...

@@ -9,9 +9,10 @@ through ``loop.call_soon_threadsafe`` for the async generator.
 
 Ordering: the core subscribes *before* reading the baseline state, so no
 commit can fall between the two; versions already contained in the baseline
-are dropped when they come out of the queue. The core subscribes with
-``every_version=True``, so versions that changed nothing (a ``test``-only
-patch, a value set to itself) arrive too and an ``until_version`` naming one
+are dropped when they come out of the queue. The core follows every version
+(``subscribe_versions``: no values kept, so the store's writes into large
+lists stay O(delta) while a stream is live), so versions that changed nothing
+(a ``test``-only patch, a value set to itself) arrive too and an ``until_version`` naming one
 ends the stream. Should a number still be skipped, the core sends the missed
 versions from history (or, if they are no longer kept, a
 ``STATE_SNAPSHOT``), so the client's state is always exactly the store's and
@@ -27,7 +28,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from agui_state.agui._sdk import BaseEvent, to_epoch_ms
 from agui_state.agui._types import StoreLike
@@ -105,9 +106,7 @@ class StreamCore:
         self._js_safe = js_safe
         self._last = 0
         self._lock = threading.Lock()
-        self._unsubscribe: Callable[[], None] | None = store.subscribe(
-            "", self._on_change, every_version=True
-        )
+        self._unsubscribe: Callable[[], None] | None = store.subscribe_versions(self._on_version)
         self.done = False
 
     @property
@@ -115,9 +114,9 @@ class StreamCore:
         """The version the consumer is at after the events returned so far."""
         return self._last
 
-    def _on_change(self, change: Any) -> None:
+    def _on_version(self, version: StateVersion) -> None:
         # Runs in the writer's thread during its commit: enqueue, nothing more.
-        self._push(change.version)
+        self._push(version)
 
     def baseline(self) -> tuple[int, State]:
         """Read the current ``(version, state)`` and make it the stream's baseline.

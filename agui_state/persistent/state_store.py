@@ -373,6 +373,10 @@ class PersistentStateStore(CloseOnExit):
         """
         return self._store.subscribe(path, callback, every_version=every_version)
 
+    def subscribe_versions(self, callback: Callable[[StateVersion], None]) -> Callable[[], None]:
+        """Call ``callback`` with every new version; see :meth:`StateStore.subscribe_versions`."""
+        return self._store.subscribe_versions(callback)
+
     def set_error_handler(self, handler: ErrorHandler | None) -> None:
         """Set the handler of subscriber errors and background write errors."""
         self._handler_box[0] = handler

@@ -65,7 +65,7 @@ from agui_state.store.apply import (
 )
 from agui_state.store.cadence import Cadence
 from agui_state.store.history import History
-from agui_state.store.jsonutil import copy_json, export_snapshot, export_written
+from agui_state.store.jsonutil import copy_json, export_snapshot, export_version, export_written
 from agui_state.store.limits import StoreLimits, StoreOptions, check_metadata
 from agui_state.store.loading import load
 from agui_state.store.snapshots import SnapshotShelf, restore_source
@@ -339,12 +339,13 @@ class StateStore:
                     detail = "history was reloaded" if head.epoch != expect[1] else ""
                     raise ConflictError(self._state_id, expect[0], head.number, detail)
                 in_place = False
-                if self._in_place and not self._notifier.active:  # subscribers get the old state
+                if self._in_place and not self._notifier.needs_old_state:
                     doc_lock = self._doc_lock
                     doc_lock.acquire()
                     # With readers shut out: does anything but the head hold the document?
                     in_place = (
-                        not self._notifier.active and sys.getrefcount(head.state) <= _HELD_BY_HEAD
+                        not self._notifier.needs_old_state
+                        and sys.getrefcount(head.state) <= _HELD_BY_HEAD
                     )
                     if not in_place:
                         doc_lock.release()
@@ -536,8 +537,10 @@ class StateStore:
             callback: Receives a :class:`StateChange`.
             every_version: Call ``callback`` for *every* new version, even one
                 that left the value unchanged (a ``test``-only patch, a value
-                set to itself). For followers of the version sequence, such
-                as live AG-UI streams.
+                set to itself). A follower that needs only the versions
+                (a live AG-UI stream) uses :meth:`subscribe_versions`
+                instead: a subscriber of values keeps the state before each
+                write, so writes into large lists copy them while it is active.
 
         Returns:
             A function that unsubscribes (idempotent).
@@ -552,6 +555,33 @@ class StateStore:
         with self._doc_lock:  # not in the middle of an in-place write (it would not notify)
             return self._notifier.subscribe(
                 path, tokens, callback, self._head.number, every_version=bool(every_version)
+            )
+
+    def subscribe_versions(self, callback: Callable[[StateVersion], None]) -> Callable[[], None]:
+        """Call ``callback`` with every new version, in order, after it is published.
+
+        For followers of the version sequence that need no values, such as
+        a live AG-UI stream: ``callback`` gets a private copy of each version
+        (a version that changed nothing included) and runs as subscription
+        callbacks do (see :meth:`subscribe`). Unlike a subscription to
+        ``""``, it keeps no reference to the state before each write, so
+        writes into large lists stay O(delta) while it is active.
+
+        Returns:
+            A function that unsubscribes (idempotent).
+
+        Raises:
+            ValidationError: ``callback`` is not callable.
+        """
+        if not callable(callback):
+            raise ValidationError("callback", f"must be callable, got {type(callback).__name__}")
+
+        def deliver(version: StateVersion) -> None:
+            callback(export_version(version))
+
+        with self._doc_lock:
+            return self._notifier.subscribe(
+                "", [], deliver, self._head.number, every_version=True, values=False
             )
 
     def set_error_handler(self, fn: ErrorHandler | None) -> None:

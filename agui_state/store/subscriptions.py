@@ -87,15 +87,16 @@ class StateChange:
 
 
 class _Subscription:
-    __slots__ = ("active", "callback", "every_version", "path", "since", "tokens")
+    __slots__ = ("active", "callback", "every_version", "path", "since", "tokens", "values")
 
     def __init__(
         self,
         path: str,
         tokens: list[str],
-        callback: Callable[[StateChange], None],
+        callback: Callable[[Any], None],
         since: int,
         every_version: bool = False,
+        values: bool = True,
     ) -> None:
         self.path = path
         self.tokens = tokens
@@ -105,6 +106,9 @@ class _Subscription:
         # patch, a value set to itself): followers of the version sequence,
         # such as a live AG-UI stream, must see every number.
         self.every_version = every_version
+        # False: a follower of versions only (``callback(version)``), which
+        # needs neither the old nor the new state, so writes may go in place.
+        self.values = values
         self.active = True
 
 
@@ -155,16 +159,26 @@ class Notifier:
         """Whether anyone is subscribed (no subscribers: writes enqueue nothing)."""
         return bool(self._subs)
 
+    @property
+    def needs_old_state(self) -> bool:
+        """Whether a subscriber reads values, and so needs the state as it was before a write."""
+        return any(sub.values for sub in self._subs)
+
     def subscribe(
         self,
         path: str,
         tokens: list[str],
-        callback: Callable[[StateChange], None],
+        callback: Callable[[Any], None],
         since: int,
         every_version: bool = False,
+        values: bool = True,
     ) -> Callable[[], None]:
-        """Add a subscription receiving versions after ``since``; return its unsubscribe."""
-        sub = _Subscription(path, tokens, callback, since, every_version)
+        """Add a subscription receiving versions after ``since``; return its unsubscribe.
+
+        ``values=False`` (with ``every_version``): ``callback`` gets each
+        :class:`StateVersion` itself instead of a :class:`StateChange`.
+        """
+        sub = _Subscription(path, tokens, callback, since, every_version, values)
         with self._subs_lock:
             self._subs = (*self._subs, sub)
 
@@ -206,6 +220,12 @@ class Notifier:
         touched: list[list[str]] | None = None
         for sub in self._subs:
             if not sub.active or item.version.number <= sub.since:
+                continue
+            if not sub.values:
+                try:
+                    sub.callback(item.version)
+                except Exception as exc:
+                    self._report(exc, sub.path)
                 continue
             if not sub.every_version:
                 if touched is None:

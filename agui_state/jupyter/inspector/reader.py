@@ -61,7 +61,8 @@ class Reader:
         """Call ``callback`` after every write to the store given; None for a backend."""
         if self._store is None:
             return None
-        return self._store.subscribe("", lambda change: callback())
+        # Versions only: no values kept, so writes into large lists stay O(delta).
+        return self._store.subscribe_versions(lambda version: callback())
 
     def close(self) -> None:
         """Close what the source opened (a URL's backend, writers); never what it was given."""
