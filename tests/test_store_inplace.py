@@ -410,3 +410,26 @@ def test_a_live_agui_stream_keeps_writes_in_place() -> None:
     assert [[op.model_dump() for op in d.delta] for d in deltas] == [
         [{"op": "add", "path": "/items/-", "value": n}] for n in range(3)
     ]
+
+
+# ------------------------------------------------------------ transactions
+def test_a_transaction_copies_once_then_writes_its_own_view_in_place() -> None:
+    store = _wide(1000)
+    store_text = _dump(store.get_state())
+    tx = store.transaction()
+    tx.apply([{"op": "add", "path": "/items/-", "value": "a"}])
+    mine = id(tx._state["items"])
+    assert mine != _items_id(store)  # the first write copied the shared list
+    for n in range(5):
+        tx.apply([{"op": "add", "path": "/items/-", "value": n}])
+    assert id(tx._state["items"]) == mine  # later writes went in place
+    assert _dump(store.get_state()) == store_text  # the store saw nothing
+    before = _dump(tx.get(""))
+    with pytest.raises(PatchError):
+        tx.apply(
+            [{"op": "remove", "path": "/items/0"}, {"op": "test", "path": "/meta/a", "value": 0}]
+        )
+    assert _dump(tx.get("")) == before  # a failed write is undone in the view
+    version = tx.commit()
+    assert version is not None
+    assert store.get("/items")[-6:] == ["a", 0, 1, 2, 3, 4]

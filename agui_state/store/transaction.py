@@ -19,11 +19,16 @@ retries with a fresh transaction::
         except ConflictError:
             continue
 
-A transaction object is meant for one thread.
+A transaction object is meant for one thread. Its first write path-copies
+what it changes (the view is shared with the store); later writes go in
+place into the containers only the transaction holds (see
+:mod:`agui_state.patch.apply`), so many appends to a long list in one
+transaction do not copy the list each time.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, Self
 
@@ -35,6 +40,7 @@ from agui_state.errors import (
     ValidationError,
 )
 from agui_state.models import Operation, StateVersion
+from agui_state.patch.apply import untraced
 from agui_state.patch.pointer import find
 from agui_state.store.apply import (
     Applied,
@@ -50,6 +56,20 @@ from agui_state.store.jsonutil import copy_json
 from agui_state.store.limits import StoreLimits
 
 __all__ = ["CommitFunction", "StoreTransaction"]
+
+
+class _Probe:
+    state: Any
+
+
+def _attribute_refs() -> int:
+    """The reference count of a document held only by an instance attribute, as ``_run`` sees it."""
+    probe = _Probe()
+    probe.state = {}
+    return sys.getrefcount(probe.state)
+
+
+_HELD_BY_ATTRIBUTE = untraced(_attribute_refs)
 
 CommitFunction = Callable[[int, int, Applied, dict[str, Any]], StateVersion]
 """How the owning store publishes a transaction: ``(base, epoch, applied, metadata)``
@@ -187,7 +207,10 @@ class StoreTransaction(CommitOnExit):
         total, maximum = len(self._ops) + len(ops.delta), self._limits.max_ops_per_patch
         if total > maximum:
             raise LimitExceededError("max_ops_per_patch", total, maximum)
-        applied = apply_prepared(self._state, self._size, ops, self._limits)
+        # In place when the view is the transaction's own (not the store's,
+        # not returned by an earlier commit attempt); a failing write is undone.
+        in_place = sys.getrefcount(self._state) <= _HELD_BY_ATTRIBUTE
+        applied = apply_prepared(self._state, self._size, ops, self._limits, in_place)
         self._state, self._size = applied.state, applied.size
         self._ops.extend(applied.ops)
 
