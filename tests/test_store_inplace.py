@@ -433,3 +433,25 @@ def test_a_transaction_copies_once_then_writes_its_own_view_in_place() -> None:
     version = tx.commit()
     assert version is not None
     assert store.get("/items")[-6:] == ["a", 0, 1, 2, 3, 4]
+
+
+def test_a_writer_never_waits_for_a_reader() -> None:
+    store = _wide(100)
+    before = _items_id(store)
+    reading, done = threading.Event(), threading.Event()
+
+    def slow_reader() -> None:
+        with store._doc_lock:  # what get_state holds while it copies
+            reading.set()
+            done.wait(10)
+
+    reader = threading.Thread(target=slow_reader)
+    reader.start()
+    try:
+        assert reading.wait(10)
+        store.apply_patch([{"op": "add", "path": "/items/-", "value": 1}])  # does not block
+        assert _items_id(store) != before  # path-copied instead
+    finally:
+        done.set()
+        reader.join()
+    assert store.get("/items")[-1] == 1

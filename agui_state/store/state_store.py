@@ -22,7 +22,8 @@ one :class:`~agui_state.models.StateVersion` carrying its RFC 6902 delta:
 
 ``(state, version)`` is one record swapped atomically. Reads of the current
 state wait only for a write in progress that writes in place (a few
-microseconds), under the store's document lock. Everything handed out is a copy,
+microseconds), under the store's document lock; a writer never waits for a
+reader (while one holds that lock, the write path-copies). Everything handed out is a copy,
 except the ``checkpoint`` of the version a write returns, which is the new
 state itself (read-only; see :class:`StateStore`).
 
@@ -339,9 +340,14 @@ class StateStore:
                     detail = "history was reloaded" if head.epoch != expect[1] else ""
                     raise ConflictError(self._state_id, expect[0], head.number, detail)
                 in_place = False
-                if self._in_place and not self._notifier.needs_old_state:
+                # A writer never waits for a reader: if one is copying the
+                # document right now, this write path-copies instead.
+                if (
+                    self._in_place
+                    and not self._notifier.needs_old_state
+                    and self._doc_lock.acquire(blocking=False)
+                ):
                     doc_lock = self._doc_lock
-                    doc_lock.acquire()
                     # With readers shut out: does anything but the head hold the document?
                     in_place = (
                         not self._notifier.needs_old_state
